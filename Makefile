@@ -1,0 +1,52 @@
+# The two commands a newcomer needs: `make run` (demo city on the embedded default) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 5000
+
+.PHONY: run test setup static translations lint format bench clean-db
+
+run: setup  ## Start the system on SQLite with the demo city; prints the URL.
+	$(BIN)/flask --app wsgi start --port $(PORT)
+
+test: setup  ## Run the whole test suite (against DATABASE_URL / REDIS_URL when set).
+	$(BIN)/pytest -q
+
+setup: $(STAMP) static translations
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Front-end libraries from the npm registry at pinned versions, served from our static/.
+static: static/vendor/.installed
+static/vendor/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	rm -rf static/vendor && mkdir -p static/vendor/leaflet
+	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css \
+	      node_modules/leaflet/dist/images static/vendor/leaflet/
+	touch $@
+
+translations: $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -q -d translations
+
+messages: $(STAMP)  ## Re-extract UI strings and update the catalogues.
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup  ## Benchmarks; results in bench/results/*.json (see bench/README.md).
+	$(BIN)/python -m bench.locate_bench
+
+clean-db:
+	rm -f instance/dispatch.sqlite3*

@@ -1,0 +1,100 @@
+"""The database: declarative base with named constraints, one engine and session factory per app.
+
+Services take a ``Session`` argument, flush and never commit; whoever called them (a request, a
+CLI command, a job) owns the transaction. ``session()`` hands out the current app context's session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+#: Constraint names that are stable across backends, so migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model in the project."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _make_sqlite_transactional(engine: Engine) -> None:
+    """Let SQLAlchemy, not pysqlite, emit BEGIN (so SAVEPOINTs and locking behave as documented)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA busy_timeout = 10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url`` with the per-backend settings the project relies on."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 10})
+        _make_sqlite_transactional(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class Database:
+    """Per-app engine and session factory, kept in ``app.extensions['db']``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.bind: Engine | Connection = self.engine
+        self._factory = sessionmaker(expire_on_commit=False)
+
+    def new_session(self) -> Session:
+        """A fresh session (for CLI commands, jobs and tests); the caller closes it."""
+        kwargs: dict[str, Any] = {"bind": self.bind}
+        if isinstance(self.bind, Connection):
+            # Tests run inside an outer transaction: commits become savepoint releases.
+            kwargs["join_transaction_mode"] = "create_savepoint"
+        return self._factory(**kwargs)
+
+    @property
+    def dialect_name(self) -> str:
+        return self.engine.dialect.name
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["db"] = self
+        app.teardown_appcontext(_close_session)
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    sess = g.pop("_db_session", None)
+    if sess is not None:
+        sess.close()
+
+
+def database(app: Flask | None = None) -> Database:
+    """The ``Database`` of ``app`` (default: the current app)."""
+    return (app or current_app).extensions["db"]
+
+
+def session() -> Session:
+    """The session of the current app context, created on first use and closed at teardown."""
+    sess = g.get("_db_session")
+    if sess is None:
+        sess = database().new_session()
+        g._db_session = sess
+    return sess

@@ -1,0 +1,54 @@
+"""The app factory: the composition root that wires config, database and the feature packages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, redirect, url_for
+from werkzeug.wrappers import Response
+
+from core import errors, i18n
+from core.config import load_config
+from core.db import Database
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web app. ``test_config`` overrides defaults and environment (used by tests)."""
+    app = Flask(
+        __name__,
+        instance_path=str(PROJECT_ROOT / "instance"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=str(PROJECT_ROOT / "core" / "templates"),
+    )
+    app.config.from_mapping(load_config(test_config))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'dispatch.sqlite3'}"
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(PROJECT_ROOT / "translations")
+
+    Database(app.config["DATABASE_URL"]).init_app(app)
+    errors.init_app(app)
+    i18n.init_app(app)
+
+    # Feature packages, bottom-up (imports flow hotline -> dispatch -> grids).
+    import grids
+
+    grids.init_app(app)
+
+    from core import cli
+
+    cli.init_app(app)
+
+    @app.get("/")
+    def home() -> Response:
+        return redirect(url_for("grids.map_page"))
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

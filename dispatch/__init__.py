@@ -1,0 +1,1 @@
+"""Cases, categories, routing, the workflow, SLA timers, users and roles (built on grids)."""

@@ -1,0 +1,124 @@
+"""Shared fixtures: one migrated database with the demo city per run; a rolled-back transaction
+per test; the app, its client and CLI runner.
+
+The suite runs against ``DATABASE_URL`` when it is set (PostgreSQL + PostGIS in CI's second run)
+and against a throwaway SQLite file otherwise. Tests that need PostgreSQL are marked ``postgres``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session
+
+from core.cli import upgrade_database
+from core.db import Base, database
+from core.factory import create_app
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or ""
+ON_POSTGRES = DATABASE_URL.startswith("postgresql")
+
+
+def _reset_schema(app: Flask) -> None:
+    """Drop whatever a previous run left, so migrations start from nothing."""
+    db = database(app)
+    with db.engine.begin() as conn:
+        if db.dialect_name == "postgresql":
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def make_test_app(url: str, **extra: object) -> Flask:
+    """An app on ``url`` configured for tests."""
+    config: dict[str, object] = {
+        "TESTING": True,
+        "DATABASE_URL": url,
+        "SECRET_KEY": "test-secret",
+        "GRID_INDEX_CHECK_SECONDS": 0.0,
+    }
+    config.update(extra)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if DATABASE_URL:
+        return DATABASE_URL
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    """The app on a freshly migrated database holding the demo city (committed once)."""
+    from grids import services
+
+    app = make_test_app(database_url)
+    _reset_schema(app)
+    upgrade_database(app)
+    with database(app).new_session() as sess:
+        services.load_demo_city(sess)
+        sess.commit()
+    yield app
+    database(app).engine.dispose()
+
+
+@pytest.fixture
+def connection(app: Flask) -> Iterator[Connection]:
+    """A connection in an outer transaction that is rolled back after the test."""
+    db = database(app)
+    conn = db.engine.connect()
+    outer = conn.begin()
+    db.bind = conn
+    try:
+        yield conn
+    finally:
+        db.bind = db.engine
+        outer.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def db_session(app: Flask, connection: Connection) -> Iterator[Session]:
+    """A session inside the test's transaction (its commits are savepoint releases)."""
+    sess = database(app).new_session()
+    try:
+        yield sess
+    finally:
+        sess.close()
+
+
+@pytest.fixture
+def client(app: Flask, connection: Connection) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask, connection: Connection) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def demo_city():  # type: ignore[no-untyped-def]
+    """The generated demo city (plain features, no database)."""
+    from grids.demo import generate_city
+
+    return generate_city()
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_pg = pytest.mark.skip(reason="needs DATABASE_URL=postgresql+psycopg://… (CI's 2nd run)")
+    for item in items:
+        if "postgres" in item.keywords and not ON_POSTGRES:
+            item.add_marker(skip_pg)
