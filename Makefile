@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 5000
 
-.PHONY: run test setup static translations lint format bench clean-db
+.PHONY: run test setup static translations messages lint format bench clean-db
 
 run: setup  ## Start the system on SQLite with the demo city; prints the URL.
 	$(BIN)/flask --app wsgi start --port $(PORT)
@@ -31,10 +31,10 @@ static/vendor/.installed: package.json package-lock.json
 	touch $@
 
 translations: $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -q -d translations
+	$(BIN)/pybabel -q compile -d translations
 
 messages: $(STAMP)  ## Re-extract UI strings and update the catalogues.
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l --ignore-dirs=".venv node_modules" -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations
 
 lint: $(STAMP)

@@ -35,10 +35,15 @@ from grids.crs import CRS, to_wgs84, to_wgs84_many
 FAR = -1  #: farther than the tolerance from every grid: no grid
 BORDER = -2  #: a grid boundary touches the cell: exact test
 BAND = -3  #: outside every grid but possibly within the tolerance: exact nearest test
+#: A cell value ``NEAR + k``: every point of the cell is outside every grid, within the tolerance
+#: of grid ``k`` and clearly nearer to it than to any other grid.
+NEAR = 16_384
 
 #: Upper bound on raster cells (int16: 2 bytes each); the cell size grows to respect it.
 MAX_CELLS = 24_000_000
 _M_PER_DEG_LAT = 110_574.0
+#: Distances closer than this (metres) are ties, resolved by the smallest code.
+TIE_M = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +167,18 @@ class GridIndex:
             x, y = fwd.transform(xy[:, 0], xy[:, 1])
             return np.column_stack([x, y])
 
-        self._geoms_m = shapely.transform(self.geoms, project)
-        shapely.prepare(self._geoms_m)
-        self._tree_m = shapely.STRtree(self._geoms_m)
+        # Distances are measured to boundary segments in metres: a point outside every grid is
+        # as far from a grid as from its nearest boundary segment, and a segment costs O(1).
+        geoms_m = shapely.transform(self.geoms, project)
+        parts, part_grid = shapely.get_parts(geoms_m, return_index=True)
+        rings, ring_part = shapely.get_rings(parts, return_index=True)
+        coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+        same = coord_ring[1:] == coord_ring[:-1]
+        self._segments = shapely.linestrings(
+            np.stack([coords[:-1][same], coords[1:][same]], axis=1)
+        )
+        self._segment_grid = part_grid[ring_part[coord_ring[:-1][same]]]
+        self._segment_tree = shapely.STRtree(self._segments)
         self._build_raster(minx, miny, maxx, maxy, cell_m)
 
     # ------------------------------------------------------------------ raster construction
@@ -214,9 +228,65 @@ class GridIndex:
         # Outside cells close enough to a grid may be within the tolerance: exact nearest test.
         radius = math.ceil(self.tolerance_m * 1.1 / cell_m) + 2
         near = _dilate(raster != FAR, radius)
-        raster[(raster == FAR) & near] = BAND
+        band_rows, band_cols = np.nonzero((raster == FAR) & near)
+        raster[band_rows, band_cols] = self._classify_band(band_rows, band_cols)
         self.raster = raster.astype(np.int16)
         self._flat = memoryview(np.ascontiguousarray(self.raster).ravel())
+
+    def _classify_band(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """FAR, ``NEAR + k`` or BAND for cells outside every grid but near the city.
+
+        Every point of a cell is within ``h`` (a generous half-diagonal) of its centre, so its
+        distance to any grid is the centre's distance ± h: that settles most cells; the rest
+        (near the tolerance's edge or equidistant from two grids) keep the exact test.
+        """
+        h = 0.75 * self.cell_m
+        cx = self._x0 + (cols + 0.5) * self._dx
+        cy = self._y0 + (rows + 0.5) * self._dy
+        d1, k1, d2 = self._two_nearest(cx, cy, self.tolerance_m + 2 * h + 1.0)
+        out = np.full(len(rows), BAND, dtype=np.int64)
+        out[d1 - h > self.tolerance_m] = FAR
+        clear = (d1 + h <= self.tolerance_m) & (d1 + h < d2 - h - TIE_M)
+        out[clear] = NEAR + k1[clear]
+        return out
+
+    def _two_nearest(
+        self, xs: np.ndarray, ys: np.ndarray, radius: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per point: distance to the nearest grid, its index, distance to the second nearest."""
+        n = len(xs)
+        d1 = np.full(n, np.inf)
+        k1 = np.full(n, -1, dtype=np.int64)
+        d2 = np.full(n, np.inf)
+        pi, gi, d = self._segment_distances(xs, ys, radius)
+        if len(pi):
+            # Each grid's distance per point, then the two smallest per point.
+            order = np.lexsort((d, gi, pi))
+            pi, gi, d = pi[order], gi[order], d[order]
+            first = np.ones(len(pi), dtype=bool)
+            first[1:] = (pi[1:] != pi[:-1]) | (gi[1:] != gi[:-1])
+            pi, gi, d = pi[first], gi[first], d[first]
+            order = np.lexsort((gi, d, pi))
+            pi, gi, d = pi[order], gi[order], d[order]
+            starts = np.ones(len(pi), dtype=bool)
+            starts[1:] = pi[1:] != pi[:-1]
+            head = np.flatnonzero(starts)
+            d1[pi[head]] = d[head]
+            k1[pi[head]] = gi[head]
+            second = head + 1
+            ok = second < len(pi)
+            ok[ok] &= pi[second[ok]] == pi[head[ok]]
+            d2[pi[head[ok]]] = d[second[ok]]
+        return d1, k1, d2
+
+    def _segment_distances(
+        self, xs: np.ndarray, ys: np.ndarray, radius: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(point, grid, metres) for every boundary segment within ``radius`` of each point."""
+        mx, my = self._to_metres.transform(xs, ys)
+        pts = shapely.points(mx, my)
+        pi, si = self._segment_tree.query(pts, predicate="dwithin", distance=radius)
+        return pi, self._segment_grid[si], shapely.distance(pts[pi], self._segments[si])
 
     def _boundary_samples(self) -> tuple[np.ndarray, np.ndarray]:
         """Points along every ring, spaced at most half a cell apart (in cell units)."""
@@ -247,23 +317,22 @@ class GridIndex:
         return result
 
     def _nearest(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Index and distance (m) of the nearest grid within the tolerance, or (-1, inf)."""
+        """For points outside every grid: the nearest grid within the tolerance and its
+        distance (m), or (-1, inf).
+
+        Grids within ``TIE_M`` of the nearest distance count as equally near and the smallest
+        code wins, so floating-point noise cannot make the answer depend on the platform.
+        """
         index = np.full(len(xs), -1, dtype=np.int64)
         dist = np.full(len(xs), np.inf)
         if len(xs):
-            mx, my = self._to_metres.transform(xs, ys)
-            pts = shapely.points(mx, my)
-            (pi, gi), d = self._tree_m.query_nearest(
-                pts, max_distance=self.tolerance_m, return_distance=True, all_matches=True
-            )
-            # Equidistant grids: the smallest code (index) wins, as on borders.
+            pi, gi, d = self._segment_distances(xs, ys, self.tolerance_m)
+            np.minimum.at(dist, pi, d)
+            tie = d <= dist[pi] + TIE_M
             best = np.full(len(xs), len(self.geoms), dtype=np.int64)
-            np.minimum.at(best, pi, gi)
+            np.minimum.at(best, pi[tie], gi[tie])
             found = best < len(self.geoms)
             index[found] = best[found]
-            dmin = np.full(len(xs), np.inf)
-            np.minimum.at(dmin, pi, d)
-            dist[found] = dmin[found]
         return index, dist
 
     def exact_many(
@@ -285,17 +354,21 @@ class GridIndex:
 
     # ------------------------------------------------------------------ fast path
     def locate_indexes(
-        self, lngs: np.ndarray, lats: np.ndarray
+        self, lngs: np.ndarray, lats: np.ndarray, *, with_distance: bool = True
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Bulk locate WGS-84 points: (grid index or -1, approximate, distance m) per point."""
+        """Bulk locate WGS-84 points: (grid index or -1, approximate, distance m) per point.
+
+        Without ``with_distance`` the distances of approximate points in settled band cells are
+        left as NaN (bulk re-placement needs only the grid), which saves their exact test.
+        """
         lngs = np.asarray(lngs, dtype=np.float64)
         lats = np.asarray(lats, dtype=np.float64)
         fx = (lngs - self._x0) * self._inv_dx
         fy = (lats - self._y0) * self._inv_dy
-        ix = fx.astype(np.int64)
-        iy = fy.astype(np.int64)
-        # Points off the raster (or NaN) are far from everything; truncation equals floor for
-        # the in-range (non-negative) values the check admits.
+        with np.errstate(invalid="ignore"):  # NaN and huge inputs: masked off just below
+            ix = fx.astype(np.int64)
+            iy = fy.astype(np.int64)
+        # Truncation equals floor for the non-negative values the range check admits.
         on = (fx >= 0) & (fx < self._nx) & (fy >= 0) & (fy < self._ny)
         np.clip(ix, 0, self._nx - 1, out=ix)
         np.clip(iy, 0, self._ny - 1, out=iy)
@@ -304,12 +377,19 @@ class GridIndex:
         approx = np.zeros(len(lngs), dtype=bool)
         dist = np.zeros(len(lngs))
 
+        settled = np.flatnonzero(index >= NEAR)
+        index[settled] -= NEAR
+        approx[settled] = True
+        dist[settled] = np.nan
         border = np.flatnonzero(index == BORDER)
         covering = self._covering(lngs[border], lats[border])
         index[border] = covering
         # Outside every grid but maybe within the tolerance: band cells, and border-cell points
-        # that no grid covers.
-        check = np.concatenate([np.flatnonzero(index == BAND), border[covering < 0]])
+        # that no grid covers (and settled cells, when distances are wanted).
+        parts = [np.flatnonzero(index == BAND), border[covering < 0]]
+        if with_distance:
+            parts.append(settled)
+        check = np.concatenate(parts)
         if len(check):
             near, d = self._nearest(lngs[check], lats[check])
             index[check] = near
@@ -325,7 +405,7 @@ class GridIndex:
         """Bulk locate: grid ids (-1 where none) and the approximate flags, per point."""
         if crs not in (CRS.WGS84, CRS.CGCS2000):
             lngs, lats = to_wgs84_many(np.asarray(lngs), np.asarray(lats), crs)
-        index, approx, _ = self.locate_indexes(lngs, lats)
+        index, approx, _ = self.locate_indexes(lngs, lats, with_distance=False)
         ids = np.where(index >= 0, self.ids[np.maximum(index, 0)], -1)
         return ids, approx
 
@@ -339,10 +419,13 @@ class GridIndex:
             value = self._flat[int(fy) * self._nx + int(fx)]
         else:
             value = FAR
-        if value >= 0:
+        if 0 <= value < NEAR:
             return self._location(lng, lat, value, False, 0.0)
         if value == FAR:
             return self._location(lng, lat, -1, False, math.inf)
+        if value >= NEAR:  # settled band cell: the grid is known, measure the distance
+            _, d = self._nearest(np.array([lng]), np.array([lat]))
+            return self._location(lng, lat, value - NEAR, True, float(d[0]))
         xs = np.array([lng])
         ys = np.array([lat])
         if value == BORDER:
@@ -373,6 +456,7 @@ class GridIndex:
             "cells": int(total),
             "border_share": float(np.count_nonzero(self.raster == BORDER) / total),
             "band_share": float(np.count_nonzero(self.raster == BAND) / total),
+            "settled_band_share": float(np.count_nonzero(self.raster >= NEAR) / total),
             "megabytes": self.raster.nbytes / 1e6,
         }
 

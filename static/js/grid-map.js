@@ -5,6 +5,7 @@
   if (!el) return;
   var t = JSON.parse(document.getElementById("i18n").textContent);
   var map = L.map(el, { preferCanvas: false, zoomSnap: 0.25 });
+  window.__gridMap = map;  // for tests and the console
   if (el.dataset.tileUrl) {
     L.tileLayer(el.dataset.tileUrl, { attribution: el.dataset.tileAttribution || "" }).addTo(map);
   }
