@@ -79,7 +79,10 @@ def start_command(host: str, port: int, no_serve: bool) -> None:
     click.echo("  Demo logins: none yet — the pages of this version need no login.")
     click.echo("")
     if not no_serve:
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        # Flask refuses app.run() inside its own CLI; serve with Werkzeug directly.
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def init_app(app: Flask) -> None:

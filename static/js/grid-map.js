@@ -21,9 +21,10 @@
 
   function officersHtml(list) {
     if (!list || !list.length) return "<dd>" + esc(t.none) + "</dd>";
-    return list.map(function (o) {
-      return "<dd>" + esc(o.name) + " · " + esc(t[o.role] || o.role) + " · " + esc(o.phone) + "</dd>";
-    }).join("");
+    return "<dd><ul class=\"officers\">" + list.map(function (o) {
+      return "<li><span class=\"role role-" + esc(o.role) + "\">" + esc(t[o.role] || o.role) +
+        "</span> " + esc(o.name) + " <span class=\"muted\">" + esc(o.phone) + "</span></li>";
+    }).join("") + "</ul></dd>";
   }
 
   function highlight(code) {
@@ -93,11 +94,40 @@
       }
     }).addTo(map);
     map.fitBounds(gridLayer.getBounds());
+    updateLabels();
     el.dataset.loaded = String(fc.features.length);
   });
   fetch(el.dataset.districtsUrl).then(function (r) { return r.json(); }).then(function (fc) {
-    L.geoJSON(fc, { interactive: false, style: { weight: 2.5, color: "#102a43", fill: false } }).addTo(map);
+    L.geoJSON(fc, {
+      interactive: false,
+      style: { weight: 2.5, color: "#102a43", fill: false },
+      onEachFeature: function (feature, layer) {
+        // District names stay on screen; community names appear once zoomed in enough.
+        L.tooltip({ permanent: true, direction: "center", className: "district-label" })
+          .setLatLng(layer.getBounds().getCenter()).setContent(esc(feature.properties.name)).addTo(map);
+      }
+    }).addTo(map);
   });
+
+  var labels = L.layerGroup();
+  function updateLabels() {
+    if (!gridLayer) return;
+    if (map.getZoom() >= 15) {
+      if (!map.hasLayer(labels)) {
+        labels.clearLayers();
+        gridLayer.eachLayer(function (layer) {
+          var p = layer.feature.properties;
+          labels.addLayer(L.tooltip({ permanent: true, direction: "center", className: "grid-label" })
+            .setLatLng(layer.getBounds().getCenter())
+            .setContent(esc(p.name) + "<br><small>" + esc(p.code) + "</small>"));
+        });
+        labels.addTo(map);
+      }
+    } else if (map.hasLayer(labels)) {
+      map.removeLayer(labels);
+    }
+  }
+  map.on("zoomend", updateLabels);
 
   map.on("click", function (e) {
     // Clicks outside every grid (the river, beyond the city) still locate.
