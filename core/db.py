@@ -6,6 +6,8 @@ CLI command, a job) owns the transaction. ``session()`` hands out the current ap
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -98,3 +100,23 @@ def session() -> Session:
         sess = database().new_session()
         g._db_session = sess
     return sess
+
+
+def after_commit(sess: Session, fn: Callable[[], Any]) -> None:
+    """Run ``fn`` once ``sess`` commits (dropped on rollback): side effects leave only then."""
+    sess.info.setdefault("after_commit", []).append(fn)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(sess: Session) -> None:
+    pending = sess.info.pop("after_commit", [])
+    for fn in pending:
+        try:
+            fn()
+        except Exception:  # a failed side effect must not undo or hide the committed change
+            logging.getLogger(__name__).exception("after-commit side effect failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit(sess: Session) -> None:
+    sess.info.pop("after_commit", None)

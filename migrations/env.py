@@ -6,7 +6,8 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import Connection
 
-import grids.models  # noqa: F401  (registers the tables)
+import dispatch.models  # noqa: F401  (registers the tables)
+import grids.models  # noqa: F401
 from core.config import load_config
 from core.db import Base, make_engine
 
