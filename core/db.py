@@ -79,6 +79,8 @@ class Database:
 
     def init_app(self, app: Flask) -> None:
         app.extensions["db"] = self
+        # Per request (an app context can outlive several requests, e.g. in tests and CLI).
+        app.teardown_request(_close_session)
         app.teardown_appcontext(_close_session)
 
 

@@ -35,9 +35,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
 
     # Feature packages, bottom-up (imports flow hotline -> dispatch -> grids).
+    import dispatch
     import grids
 
     grids.init_app(app)
+    dispatch.init_app(app)
 
     from core import cli
 

@@ -1,1 +1,45 @@
-"""Cases, categories, routing, the workflow, SLA timers, users and roles (built on grids)."""
+"""Cases, categories, routing, the workflow, users and roles (built on grids).
+
+``workflow.perform`` is the one function that changes a case; ``access`` says who sees what.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register login, the cases API, pages and commands."""
+    from flask import jsonify
+
+    from core.errors import error_body
+    from dispatch import api, auth, cli, views
+    from dispatch.errors import WorkflowError
+
+    app.config.setdefault("AUTO_DISPATCH", True)
+    auth.init_app(app)
+    from grids.views import bp as grids_bp
+
+    # The grid API's POSTs (locate) check CSRF in auth.api_user, like ours.
+    auth.exempt_api(grids_bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(views.bp)
+    app.cli.add_command(cli.dispatch_cli)
+
+    # Grid pages and API show officers' phones: logged-in users only (grids cannot import us).
+    @app.before_request
+    def _grids_need_login():  # type: ignore[no-untyped-def]
+        from flask import request
+
+        if request.blueprint != "grids":
+            return None
+        if request.path.startswith("/api/"):
+            auth.api_user()
+            return None
+        return auth.login_required_page(lambda: None)()
+
+    @app.errorhandler(WorkflowError)
+    def _workflow_error(exc: WorkflowError):  # type: ignore[no-untyped-def]
+        body = error_body(exc.code, exc.message, exc.fields)
+        body["error"].update(exc.extra)
+        return jsonify(body), exc.status

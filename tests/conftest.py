@@ -100,6 +100,30 @@ def client(app: Flask, connection: Connection) -> FlaskClient:
 
 
 @pytest.fixture
+def viewer(client: FlaskClient, db_session: Session):  # type: ignore[no-untyped-def]
+    """An API client logged in (by token) as a city-wide operator."""
+    from tests.factories import api_client, make_user
+
+    return api_client(client, db_session, make_user(db_session, "viewer", "operator"))
+
+
+def log_in(client: FlaskClient, user) -> FlaskClient:  # type: ignore[no-untyped-def]
+    """Give ``client`` a logged-in session for ``user`` (as Flask-Login stores it)."""
+    with client.session_transaction() as sess:
+        sess["_user_id"] = str(user.id)
+        sess["_fresh"] = True
+    return client
+
+
+@pytest.fixture
+def page_client(client: FlaskClient, db_session: Session) -> FlaskClient:
+    """A browser-like client with a logged-in session (a city-wide operator)."""
+    from tests.factories import make_user
+
+    return log_in(client, make_user(db_session, "page-viewer", "operator"))
+
+
+@pytest.fixture
 def runner(app: Flask, connection: Connection) -> FlaskCliRunner:
     return app.test_cli_runner()
 

@@ -32,11 +32,43 @@ def base_url(app: Flask) -> Iterator[str]:
         yield url
 
 
-def test_map_draws_grids_and_locates_a_click(browser, base_url: str, demo_city) -> None:
+@pytest.fixture(scope="module")
+def map_user(app: Flask) -> Iterator[str]:
+    """A committed user to log in with through the real login page."""
+    from sqlalchemy import select
+
+    from core.db import database
+    from dispatch.models import User
+    from tests.factories import make_user
+
+    with database(app).new_session() as sess:
+        make_user(sess, "map-browser", "operator")
+        sess.commit()
+    yield "map-browser"
+    with database(app).new_session() as sess:
+        sess.delete(sess.scalar(select(User).where(User.username == "map-browser")))
+        sess.commit()
+
+
+def log_in_page(page, base_url: str, username: str, next_path: str) -> None:  # type: ignore[no-untyped-def]
+    """Fill the login form, as a person would, and land on ``next_path``."""
+    from tests.factories import PASSWORD
+
+    page.goto(f"{base_url}{next_path}")
+    assert "/login" in page.url  # anonymous visitors are sent to log in first
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(f"**{next_path.split('?')[0]}*")
+
+
+def test_map_draws_grids_and_locates_a_click(
+    browser, base_url: str, map_user: str, demo_city
+) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{base_url}/grids/map")
+    log_in_page(page, base_url, map_user, "/grids/map")
     page.wait_for_selector("#map[data-loaded='140']", timeout=15_000)
     assert page.locator("path.leaflet-interactive").count() >= 140
     assert page.inner_text("h1") == "网格地图"
@@ -61,9 +93,11 @@ def test_map_draws_grids_and_locates_a_click(browser, base_url: str, demo_city) 
     assert not errors
 
 
-def test_typed_gcj02_coordinates_and_english(browser, base_url: str, demo_city) -> None:
+def test_typed_gcj02_coordinates_and_english(
+    browser, base_url: str, map_user: str, demo_city
+) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
-    page.goto(f"{base_url}/grids/map?lang=en")
+    log_in_page(page, base_url, map_user, "/grids/map?lang=en")
     page.wait_for_selector("#map[data-loaded='140']", timeout=15_000)
     community = next(f for f in demo_city.features if int(f.level) == 4)
     pt = max(shapely.get_parts(community.geometry), key=lambda g: g.area).representative_point()

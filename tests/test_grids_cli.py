@@ -103,11 +103,19 @@ def test_unreadable_file_is_a_clear_error(runner: FlaskCliRunner, tmp_path: Path
 @pytest.fixture
 def committed_app(app: Flask) -> Iterator[Flask]:
     """The session app used with real commits; the boundary sets are restored afterwards."""
+    from dispatch.auth import issue_token
+    from dispatch.models import User
+    from tests.factories import make_user
+
     with database(app).new_session() as sess:
         original = services.active_set(sess).id
         known = {b.id for b in services.boundary_sets(sess)}
+        user = make_user(sess, "cli-switch-viewer", "operator")
+        app.config["TEST_TOKEN"] = issue_token(sess, user, "switch test")
+        sess.commit()
     yield app
     with database(app).new_session() as sess:
+        sess.delete(sess.scalar(select(User).where(User.username == "cli-switch-viewer")))
         services.activate_set(sess, sess.get(BoundarySet, original))
         for bset in services.boundary_sets(sess):
             if bset.id not in known:
@@ -128,7 +136,9 @@ def test_new_set_is_seen_by_another_process(
     path = tmp_path / "v2.geojson"
     path.write_text(json.dumps(fc, ensure_ascii=False))
 
-    client_b = app_b.test_client()
+    from tests.factories import ApiClient
+
+    client_b = ApiClient(app_b.test_client(), app_a.config["TEST_TOKEN"])
     before = client_b.get(f"/api/v1/locate?lng={lng}&lat={lat}").json
     assert before["grid"]["code"] == gone
 
