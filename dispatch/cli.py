@@ -22,9 +22,8 @@ def seed_command() -> None:
         logins = seed_all(sess)
         sess.commit()
     for login in logins:
-        click.echo(
-            f"  {login.username:<20} {login.password:<12} {login.display_name} ({', '.join(login.roles)})"
-        )
+        roles = ", ".join(login.roles)
+        click.echo(f"  {login.username:<20} {login.password:<12} {login.display_name} ({roles})")
 
 
 @dispatch_cli.group("token")

@@ -100,7 +100,7 @@ def case_detail(session: Session, case: Case, user: User | None) -> dict[str, An
                     "closed",
                     "voided",
                 )
-            },  # fmt: skip
+            },
             "requests": [
                 {
                     "id": r.id,
