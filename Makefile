@@ -25,9 +25,11 @@ $(STAMP): setup.cfg pyproject.toml
 static: static/vendor/.installed
 static/vendor/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
-	rm -rf static/vendor && mkdir -p static/vendor/leaflet
+	rm -rf static/vendor && mkdir -p static/vendor/leaflet static/vendor/swagger-ui
 	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css \
 	      node_modules/leaflet/dist/images static/vendor/leaflet/
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+	   static/vendor/swagger-ui/
 	touch $@
 
 translations: $(STAMP)

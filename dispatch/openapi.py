@@ -1,0 +1,452 @@
+"""The OpenAPI 3.1 description of the JSON API (grids and cases), served at /api/v1/openapi.json.
+
+Kept as data next to the code it describes; a test checks that every API route is described
+and that real responses match their schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dispatch.models.cases import CaseState, Placement, Source
+from dispatch.models.people import Role
+from dispatch.workflow import TRANSITIONS, Action
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Invalid input (see error.fields)",
+        401: "Not logged in, or unknown token",
+        403: "Your roles may not do this",
+        404: "Not found (or outside your scope)",
+        409: "Conflict: the case is not in a state this action starts from, or changed",
+        413: "Too large",
+    }
+    return {str(c): _ok(_ref("Error"), text[c]) for c in codes}
+
+
+def _param(
+    name: str, where: str = "query", schema: dict[str, Any] | None = None, **kw: Any
+) -> dict[str, Any]:
+    return {"name": name, "in": where, "schema": schema or {"type": "string"}, **kw}
+
+
+NUMBER = _param("number", "path", required=True, description="Case number, e.g. 2026112100042")
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "fields"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+                "additionalProperties": True,
+            }
+        },
+    },
+    "Owner": {
+        "type": "object",
+        "properties": {
+            "officer_id": {"type": ["integer", "null"]},
+            "department_id": {"type": ["integer", "null"]},
+        },
+    },
+    "CaseSummary": {
+        "type": "object",
+        "required": ["number", "state", "source", "version", "description", "placement"],
+        "properties": {
+            "number": {"type": "string"},
+            "state": {"type": "string", "enum": [str(s) for s in CaseState]},
+            "source": {"type": "string", "enum": [str(s) for s in Source]},
+            "version": {"type": "integer"},
+            "description": {"type": "string"},
+            "address": {"type": "string"},
+            "grid_code": {"type": ["string", "null"]},
+            "district_code": {"type": ["string", "null"]},
+            "placement": {"type": "string", "enum": [str(p) for p in Placement]},
+            "category_id": {"type": ["integer", "null"]},
+            "urgency": {"type": "string"},
+            "owner": _ref("Owner"),
+            "rework_count": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Event": {
+        "type": "object",
+        "required": ["seq", "action", "to_state", "actor_role", "at"],
+        "properties": {
+            "seq": {"type": "integer"},
+            "action": {"type": "string"},
+            "from_state": {"type": ["string", "null"]},
+            "to_state": {"type": "string"},
+            "actor_user_id": {"type": ["integer", "null"]},
+            "actor_role": {"type": "string"},
+            "at": {"type": "string", "format": "date-time"},
+            "note": {"type": "string"},
+            "data": {"type": "object"},
+            "attachments": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "CaseDetail": {
+        "allOf": [
+            _ref("CaseSummary"),
+            {
+                "type": "object",
+                "required": ["events", "allowed_actions", "reporter", "callers"],
+                "properties": {
+                    "location": {
+                        "type": ["object", "null"],
+                        "properties": {
+                            "lng": {"type": "number"},
+                            "lat": {"type": "number"},
+                            "crs_reported": {"type": "string"},
+                        },
+                    },
+                    "reporter": {
+                        "type": "object",
+                        "properties": {"name": {"type": "string"}, "phone": {"type": "string"}},
+                    },
+                    "callers": {"type": "array", "items": {"type": "object"}},
+                    "requests": {"type": "array", "items": {"type": "object"}},
+                    "events": {"type": "array", "items": _ref("Event")},
+                    "allowed_actions": {"type": "array", "items": {"type": "string"}},
+                    "proposal": {"type": ["object", "null"]},
+                    "timestamps": {"type": "object"},
+                },
+            },
+        ]
+    },
+    "NewCase": {
+        "type": "object",
+        "required": ["description"],
+        "properties": {
+            "description": {"type": "string", "maxLength": 5000},
+            "address": {"type": "string", "maxLength": 500},
+            "lng": {"type": "number"},
+            "lat": {"type": "number"},
+            "crs": {"type": "string", "enum": ["wgs84", "cgcs2000", "gcj02", "bd09"]},
+            "source": {"type": "string", "enum": [str(s) for s in Source]},
+            "reporter_name": {"type": "string", "maxLength": 100},
+            "reporter_phone": {"type": "string", "maxLength": 32},
+            "category_id": {"type": "integer"},
+            "filing_condition_id": {"type": "integer"},
+            "idempotency_key": {"type": "string", "minLength": 8, "maxLength": 100},
+        },
+    },
+    "ActionRequest": {
+        "type": "object",
+        "properties": {
+            "note": {"type": "string", "maxLength": 2000},
+            "version": {"type": "integer", "description": "Expected case version (or If-Match)"},
+            "as_role": {"type": "string", "enum": [str(r) for r in Role if r is not Role.SYSTEM]},
+            "data": {
+                "type": "object",
+                "description": (
+                    "Action payload: file {category_id, filing_condition_id}; dispatch "
+                    "{officer_id | department_id, reason}; merge {duplicate_of}; "
+                    "request_extension {due_at}; place {lng, lat, crs}"
+                ),
+            },
+            "attachments": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Location": {
+        "type": "object",
+        "required": ["status", "approximate", "grid", "message"],
+        "properties": {
+            "status": {"type": "string", "enum": ["inside", "nearest", "outside"]},
+            "approximate": {"type": "boolean"},
+            "distance_m": {"type": ["number", "null"]},
+            "message": {"type": "string"},
+            "grid": {"type": ["object", "null"]},
+            "wgs84": {"type": "object"},
+            "boundary_set": {"type": "object"},
+        },
+    },
+    "FeatureCollection": {
+        "type": "object",
+        "required": ["type", "features"],
+        "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array"}},
+    },
+}
+
+
+def _paths() -> dict[str, Any]:
+    auth_errors = _errors(401)
+    action_names = [str(a) for a in TRANSITIONS]
+    return {
+        "/api/v1/cases": {
+            "get": {
+                "summary": "List cases in your scope",
+                "tags": ["cases"],
+                "parameters": [
+                    _param("state", schema={"type": "string", "enum": [str(s) for s in CaseState]}),
+                    _param("source"),
+                    _param("grid"),
+                    _param("district"),
+                    _param("placement"),
+                    _param("category_id", schema={"type": "integer"}),
+                    _param("owner_officer_id", schema={"type": "integer"}),
+                    _param("owner_department_id", schema={"type": "integer"}),
+                    _param("created_from", schema={"type": "string", "format": "date-time"}),
+                    _param("created_to", schema={"type": "string", "format": "date-time"}),
+                    _param("q"),
+                    _param("page", schema={"type": "integer", "minimum": 1}),
+                    _param("per_page", schema={"type": "integer", "minimum": 1, "maximum": 200}),
+                ],
+                "responses": {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "cases": {"type": "array", "items": _ref("CaseSummary")},
+                                "page": {"type": "integer"},
+                                "per_page": {"type": "integer"},
+                                "total": {"type": "integer"},
+                            },
+                        }
+                    ),
+                    **_errors(400, 401),
+                },
+            },
+            "post": {
+                "summary": "Report a problem (creates a case once per Idempotency-Key)",
+                "tags": ["cases"],
+                "parameters": [_param("Idempotency-Key", "header")],
+                "requestBody": {"required": True, "content": {JSON: {"schema": _ref("NewCase")}}},
+                "responses": {
+                    "201": _ok(_ref("CaseDetail"), "Created"),
+                    "200": _ok(_ref("CaseDetail"), "A retry: the case the key already created"),
+                    **_errors(400, 401, 403),
+                },
+            },
+        },
+        "/api/v1/cases/{number}": {
+            "get": {
+                "summary": "One case with its timeline and the actions you may take",
+                "tags": ["cases"],
+                "parameters": [NUMBER],
+                "responses": {"200": _ok(_ref("CaseDetail")), **_errors(401, 404)},
+            }
+        },
+        "/api/v1/cases/{number}/events": {
+            "get": {
+                "summary": "The case's event log",
+                "tags": ["cases"],
+                "parameters": [NUMBER],
+                "responses": {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "properties": {"events": {"type": "array", "items": _ref("Event")}},
+                        }
+                    ),
+                    **_errors(401, 404),
+                },
+            }
+        },
+        "/api/v1/cases/{number}/routing": {
+            "get": {
+                "summary": "The proposed owner from grid + category",
+                "tags": ["cases"],
+                "parameters": [NUMBER],
+                "responses": {"200": _ok({"type": "object"}), **_errors(401, 404)},
+            }
+        },
+        "/api/v1/cases/{number}/actions/{action}": {
+            "post": {
+                "summary": "Perform a workflow action",
+                "description": "Every state change goes through here. Send the case version "
+                "(body `version` or `If-Match`) to detect concurrent changes.",
+                "tags": ["cases"],
+                "parameters": [
+                    NUMBER,
+                    _param(
+                        "action", "path", {"type": "string", "enum": action_names}, required=True
+                    ),
+                    _param("If-Match", "header"),
+                ],
+                "requestBody": {"content": {JSON: {"schema": _ref("ActionRequest")}}},
+                "responses": {"200": _ok(_ref("CaseDetail")), **_errors(400, 401, 403, 404, 409)},
+            }
+        },
+        "/api/v1/placement-queue": {
+            "get": {
+                "summary": "Cases awaiting manual placement",
+                "tags": ["cases"],
+                "responses": {"200": _ok({"type": "object"}), **auth_errors},
+            }
+        },
+        "/api/v1/categories": {
+            "get": {
+                "summary": "The category catalogue",
+                "tags": ["catalogue"],
+                "parameters": [
+                    _param("q"),
+                    _param("kind", schema={"type": "string", "enum": ["component", "matter"]}),
+                ],
+                "responses": {"200": _ok({"type": "object"}), **auth_errors},
+            }
+        },
+        "/api/v1/categories/{category_id}": {
+            "get": {
+                "summary": "One category with its filing conditions",
+                "tags": ["catalogue"],
+                "parameters": [_param("category_id", "path", {"type": "integer"}, required=True)],
+                "responses": {"200": _ok({"type": "object"}), **_errors(401, 404)},
+            }
+        },
+        "/api/v1/departments": {
+            "get": {
+                "summary": "Professional departments",
+                "tags": ["catalogue"],
+                "responses": {"200": _ok({"type": "object"}), **auth_errors},
+            }
+        },
+        "/api/v1/me": {
+            "get": {
+                "summary": "Who you are: roles and scopes",
+                "tags": ["people"],
+                "responses": {"200": _ok({"type": "object"}), **auth_errors},
+            }
+        },
+        "/api/v1/locate": {
+            "get": {
+                "summary": "Locate a point in the active boundary set",
+                "tags": ["grids"],
+                "parameters": [
+                    _param("lng", schema={"type": "number"}, required=True),
+                    _param("lat", schema={"type": "number"}, required=True),
+                    _param(
+                        "crs",
+                        schema={"type": "string", "enum": ["wgs84", "cgcs2000", "gcj02", "bd09"]},
+                    ),
+                ],
+                "responses": {"200": _ok(_ref("Location")), **_errors(400, 401, 404)},
+            },
+            "post": {
+                "summary": "Locate a point (JSON body lng, lat, crs)",
+                "tags": ["grids"],
+                "requestBody": {"content": {JSON: {"schema": {"type": "object"}}}},
+                "responses": {"200": _ok(_ref("Location")), **_errors(400, 401, 404)},
+            },
+        },
+        "/api/v1/locate/bulk": {
+            "post": {
+                "summary": "Locate many points",
+                "tags": ["grids"],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "type": "object",
+                                "required": ["points"],
+                                "properties": {
+                                    "crs": {"type": "string"},
+                                    "points": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "array",
+                                            "items": {"type": "number"},
+                                            "minItems": 2,
+                                            "maxItems": 2,
+                                        },
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _ok({"type": "object"}), **_errors(400, 401, 404, 413)},
+            }
+        },
+        "/api/v1/grids": {
+            "get": {
+                "summary": "Grids as GeoJSON",
+                "tags": ["grids"],
+                "parameters": [
+                    _param("level"),
+                    _param("version", schema={"type": "integer"}),
+                    _param("simplify", schema={"type": "number"}),
+                ],
+                "responses": {"200": _ok(_ref("FeatureCollection")), **_errors(400, 401, 404)},
+            }
+        },
+        "/api/v1/grids/{code}": {
+            "get": {
+                "summary": "One grid with its parent and today's officers",
+                "tags": ["grids"],
+                "parameters": [_param("code", "path", required=True)],
+                "responses": {"200": _ok({"type": "object"}), **_errors(401, 404)},
+            }
+        },
+        "/api/v1/grids/{code}/officers": {
+            "get": {
+                "summary": "Who was on duty for a grid on a date",
+                "tags": ["grids"],
+                "parameters": [
+                    _param("code", "path", required=True),
+                    _param("date", schema={"type": "string", "format": "date"}),
+                ],
+                "responses": {"200": _ok({"type": "object"}), **_errors(400, 401, 404)},
+            }
+        },
+        "/api/v1/boundary-sets": {
+            "get": {
+                "summary": "Versions of the map",
+                "tags": ["grids"],
+                "responses": {"200": _ok({"type": "object"}), **auth_errors},
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "summary": "This description",
+                "tags": ["meta"],
+                "security": [],
+                "responses": {"200": _ok({"type": "object"})},
+            }
+        },
+    }
+
+
+def spec() -> dict[str, Any]:
+    """The whole OpenAPI document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "City case dispatch API",
+            "version": "1",
+            "description": "Grids, locating points, and cases with their workflow. Errors always "
+            'have the shape {"error": {"code", "message", "fields"}}.',
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+            },
+        },
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": _paths(),
+        "x-actions": {str(a): sorted(str(r) for r in e.roles) for a, e in TRANSITIONS.items()},
+        "x-action-names": [str(a) for a in Action],
+    }
