@@ -64,11 +64,15 @@ def start_command(host: str, port: int, no_serve: bool) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     upgrade_database(app)
+    from dispatch.seed import seed_all
+
     with database(app).new_session() as sess:
         if not grid_services.boundary_sets(sess):
             click.echo("Empty database: loading the demo city (140 community grids)…")
             grid_services.load_demo_city(sess)
-            sess.commit()
+        # Idempotent: the catalogue, departments, routing and demo users once, kept thereafter.
+        logins = seed_all(sess)
+        sess.commit()
         bset = grid_services.active_set(sess)
     url = f"http://{host}:{port}/"
     click.echo("")
@@ -76,7 +80,10 @@ def start_command(host: str, port: int, no_serve: bool) -> None:
     if bset is not None:
         click.echo(f"  Active boundary set: v{bset.version} {bset.name}")
     click.echo(f"  Open {url}  (map of the grids: {url}grids/map)")
-    click.echo("  Demo logins: none yet — the pages of this version need no login.")
+    click.echo("  Demo logins (user name / password / who):")
+    for login in logins:
+        who = f"{login.display_name} [{', '.join(login.roles)}; {login.scope}]"
+        click.echo(f"    {login.username:<20} {login.password:<10} {who}")
     click.echo("")
     if not no_serve:
         # Flask refuses app.run() inside its own CLI; serve with Werkzeug directly.

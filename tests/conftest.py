@@ -62,8 +62,11 @@ def app(database_url: str) -> Iterator[Flask]:
     app = make_test_app(database_url)
     _reset_schema(app)
     upgrade_database(app)
+    from dispatch.seed import seed_all
+
     with database(app).new_session() as sess:
         services.load_demo_city(sess)
+        seed_all(sess)  # catalogue, departments, routing and the demo users (password demo12345)
         sess.commit()
     yield app
     database(app).engine.dispose()
