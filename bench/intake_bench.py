@@ -173,9 +173,11 @@ def main() -> None:
         wait_ready(f"{base}/healthz")
         # Warm every worker (grid index, connection pool) before measuring.
         run_wrk(f"{base}/api/v1/cases", intake_script, 4, args.connections)
+        time.sleep(3)  # let the server drain what the warm-up left queued
         with app.app_context(), database(app).new_session() as sess:
             warm = sess.scalar(select(func.count()).select_from(Case)) or 0
         bare = run_wrk(f"{base}/healthz", bare_script, args.seconds, args.connections)
+        time.sleep(2)
         intake = run_wrk(f"{base}/api/v1/cases", intake_script, args.seconds, args.connections)
     finally:
         os.killpg(server.pid, signal.SIGTERM)

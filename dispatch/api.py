@@ -131,8 +131,8 @@ def create() -> ResponseReturnValue:
     )
     case, created = create_case(sess, report, Actor(user, role))
     sess.commit()
-    body = serialize.case_detail(sess, case, user)
-    response = jsonify(body)
+    # A short answer (the hotline reads the number out); the detail is one GET away.
+    response = jsonify(serialize.case_created(case, user))
     response.status_code = 201 if created else 200
     response.headers["Location"] = url_for(".detail", number=case.number)
     response.headers["ETag"] = f'"{case.version}"'

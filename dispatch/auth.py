@@ -35,7 +35,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect, validate_csrf
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -96,10 +96,21 @@ def _digest(token: str) -> str:
 
 def user_from_token(session: Session, token: str) -> User | None:
     """The active user behind a live bearer token."""
-    tok = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    if tok is None or tok.revoked_at is not None or not tok.user.is_active:
-        return None
-    return tok.user
+    # One round trip: the token, its user and the user's role grants.
+    return (
+        session.scalars(
+            select(User)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(
+                ApiToken.token_hash == _digest(token),
+                ApiToken.revoked_at.is_(None),
+                User.is_active.is_(True),
+            )
+            .options(joinedload(User.grants))
+        )
+        .unique()
+        .one_or_none()
+    )
 
 
 def api_user(*, required: bool = True) -> User | None:

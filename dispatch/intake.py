@@ -22,7 +22,7 @@ from core.i18n import SHANGHAI
 from core.types import utcnow
 from dispatch.access import Actor
 from dispatch.errors import InvalidInput
-from dispatch.models import Case, CaseCaller, Category, FilingCondition
+from dispatch.models import Case, CaseCaller, CaseEvent, Category, FilingCondition
 from dispatch.models.cases import CaseState, Placement, Source
 from dispatch.models.counters import CaseCounter
 from grids import services as grid_services
@@ -157,7 +157,7 @@ def create_case(
 
     Returns (case, created). Flushes; the caller commits.
     """
-    from dispatch.workflow import Action, append_event
+    from dispatch.workflow import Action
 
     if report.idempotency_key:
         existing = session.scalar(
@@ -208,27 +208,27 @@ def create_case(
                     _apply_location(
                         session, case, index.locate(report.lng, report.lat, crs), crs, manual=False
                     )
-            session.add(case)
-            session.flush()
             if report.reporter_name or report.reporter_phone:
-                session.add(
-                    CaseCaller(case_id=case.id, name=case.reporter_name, phone=case.reporter_phone)
-                )
+                case.callers.append(CaseCaller(name=case.reporter_name, phone=case.reporter_phone))
             data = {**_location_data(case), "source": str(report.source)}
             if category:
                 data.update(category_id=category.id, filing_condition_id=case.filing_condition_id)
-            append_event(
-                session,
-                case,
-                Action.REPORT,
-                actor,
-                from_state=None,
-                to_state=CaseState.REPORTED,
-                note="",
-                data=data,
-                attachments=list(report.attachments),
-                at=now,
+            # The first event of a new case: sequence 1, written in the same flush as the case.
+            case.events.append(
+                CaseEvent(
+                    seq=1,
+                    action=str(Action.REPORT),
+                    from_state=None,
+                    to_state=str(CaseState.REPORTED),
+                    actor_user_id=actor.user.id if actor.user else None,
+                    actor_role=str(actor.role),
+                    at=now,
+                    note="",
+                    data=data,
+                    attachments=list(report.attachments),
+                )
             )
+            session.add(case)
             session.flush()
     except IntegrityError:
         # Lost a race with a retry of the same submission: return the winner's case.

@@ -133,6 +133,19 @@ SCHEMAS: dict[str, Any] = {
             },
         ]
     },
+    "CreatedCase": {
+        "allOf": [
+            _ref("CaseSummary"),
+            {
+                "type": "object",
+                "properties": {
+                    "location": {"type": ["object", "null"]},
+                    "placement_distance_m": {"type": ["number", "null"]},
+                    "boundary_set_version": {"type": ["integer", "null"]},
+                },
+            },
+        ]
+    },
     "NewCase": {
         "type": "object",
         "required": ["description"],
@@ -232,8 +245,8 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_param("Idempotency-Key", "header")],
                 "requestBody": {"required": True, "content": {JSON: {"schema": _ref("NewCase")}}},
                 "responses": {
-                    "201": _ok(_ref("CaseDetail"), "Created"),
-                    "200": _ok(_ref("CaseDetail"), "A retry: the case the key already created"),
+                    "201": _ok(_ref("CreatedCase"), "Created (GET the Location for the detail)"),
+                    "200": _ok(_ref("CreatedCase"), "A retry: the case the key already created"),
                     **_errors(400, 401, 403),
                 },
             },
