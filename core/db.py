@@ -6,12 +6,15 @@ CLI command, a job) owns the transaction. ``session()`` hands out the current ap
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 #: Constraint names that are stable across backends, so migrations can refer to them.
@@ -102,6 +105,33 @@ def session() -> Session:
         sess = database().new_session()
         g._db_session = sess
     return sess
+
+
+def is_lock_race(exc: BaseException) -> bool:
+    """SQLite's answer when a transaction that has read must write after another writer."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+
+
+def retry_on_lock_race(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Re-run a write view when SQLite lost a lock race (WAL snapshot went stale).
+
+    PostgreSQL waits on the row lock instead, so this never triggers there. On the retry the
+    view sees the other writer's change: the workflow then answers with a clean conflict.
+    """
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        for attempt in range(6):
+            try:
+                return view(*args, **kwargs)
+            except OperationalError as exc:
+                if not is_lock_race(exc) or attempt == 5:
+                    raise
+                session().rollback()
+                time.sleep(0.02 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    return wrapped
 
 
 def after_commit(sess: Session, fn: Callable[[], Any]) -> None:

@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from core.db import retry_on_lock_race
 from core.db import session as db_session
 from core.errors import ApiError
 from dispatch import serialize
@@ -96,6 +97,7 @@ def find_case(sess: Session, user: User, number: str) -> Case:
 
 
 @bp.post("/cases")
+@retry_on_lock_race
 def create() -> ResponseReturnValue:
     """Report a problem. ``Idempotency-Key`` makes retries return the first case (200)."""
     user = api_user()
@@ -247,6 +249,7 @@ def _expected_version(data: dict[str, Any]) -> int | None:
 
 
 @bp.post("/cases/<number>/actions/<action>")
+@retry_on_lock_race
 def act(number: str, action: str) -> ResponseReturnValue:
     """Perform a workflow action. 409 when the case moved on, 403 when the role may not."""
     user = api_user()
