@@ -141,6 +141,9 @@ def after_commit(sess: Session, fn: Callable[[], Any]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(sess: Session) -> None:
+    # SQLAlchemy also fires after_commit when a SAVEPOINT is released: wait for the real one.
+    if sess.in_nested_transaction():
+        return
     pending = sess.info.pop("after_commit", [])
     for fn in pending:
         try:
@@ -151,4 +154,6 @@ def _run_after_commit(sess: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _drop_after_commit(sess: Session) -> None:
+    if sess.in_nested_transaction():
+        return  # a SAVEPOINT rolled back: what was queued before it still stands
     sess.info.pop("after_commit", None)

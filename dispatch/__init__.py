@@ -13,7 +13,7 @@ def init_app(app: Flask) -> None:
     from flask import jsonify
 
     from core.errors import error_body
-    from dispatch import api, auth, cli, views
+    from dispatch import api, auth, cli, pages, views
     from dispatch.errors import WorkflowError
 
     app.config.setdefault("AUTO_DISPATCH", True)
@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
     auth.exempt_api(grids_bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(pages.bp)
     app.cli.add_command(cli.dispatch_cli)
 
     # Grid pages and API show officers' phones: logged-in users only (grids cannot import us).

@@ -52,13 +52,14 @@ def next_case_number(session: Session, now: datetime) -> str:
     day = now.astimezone(SHANGHAI).strftime("%Y%m%d")
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = CaseCounter.__table__  # Core, not ORM-enabled DML: this runs on every intake
     stmt = (
-        insert(CaseCounter)
+        insert(table)
         .values(day=day, last=1)
-        .on_conflict_do_update(index_elements=["day"], set_={"last": CaseCounter.last + 1})
-        .returning(CaseCounter.last)
+        .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
+        .returning(table.c.last)
     )
-    seq = session.execute(stmt).scalar_one()
+    seq = session.connection().execute(stmt).scalar_one()
     return f"{day}{seq:05d}"
 
 
@@ -160,11 +161,15 @@ def create_case(
     from dispatch.workflow import Action
 
     if report.idempotency_key:
-        existing = session.scalar(
-            select(Case).where(Case.idempotency_key == report.idempotency_key)
+        # A cheap indexed probe; the entity is loaded only for an actual retry.
+        table = Case.__table__
+        found = (
+            session.connection()
+            .execute(select(table.c.id).where(table.c.idempotency_key == report.idempotency_key))
+            .scalar()
         )
-        if existing is not None:
-            return existing, False
+        if found is not None:
+            return session.get(Case, found), False
     crs = _validate(report)
     now = now or utcnow()
     category = condition = None
