@@ -283,8 +283,13 @@ def perform(
 
     target = edge.target or state
     changes = _APPLY[action](session, case, actor, data, note, now)
+    if action is Action.ACCEPT:
+        case.accepted_at = now  # the current owner's acceptance (a return means a new one)
     if target is not state:
         _stamp(case, target, now)
+        withdrawn = _withdraw_stale_requests(case, target, actor, now)
+        if withdrawn:
+            changes["withdrawn_requests"] = withdrawn
     case.state = target
     case.version += 1
     case.updated_at = now
@@ -354,9 +359,32 @@ _STAMPS = {
 }
 
 
+#: Where a request of each kind can still be decided (from the approve/reject edges).
+_DECIDABLE: dict[str, frozenset[CaseState]] = {}
+for _edge_ in TRANSITIONS.values():
+    if _edge_.needs_request:
+        _DECIDABLE[_edge_.needs_request] = _DECIDABLE.get(_edge_.needs_request, frozenset()).union(
+            _edge_.sources
+        )
+
+
+def _withdraw_stale_requests(
+    case: Case, target: CaseState, actor: Actor, now: datetime
+) -> list[int]:
+    """Requests nobody can decide any more once the case is in ``target`` lapse as withdrawn
+    (an extension asked by an owner who then returned the case must not block the next one)."""
+    withdrawn = []
+    for req in case.requests:
+        if req.decision is None and target not in _DECIDABLE.get(req.kind, frozenset()):
+            req.decision = "withdrawn"
+            req.decided_at = now
+            req.decided_by_id = actor.user.id if actor.user else None
+            req.decision_note = f"case moved to {target}"
+            withdrawn.append(req.id)
+    return withdrawn
+
+
 def _stamp(case: Case, target: CaseState, now: datetime) -> None:
-    if target is S.IN_PROGRESS and case.accepted_at is None:
-        case.accepted_at = now
     column = _STAMPS.get(target)
     if column == "filed_at" and case.filed_at is not None:
         return  # a return or reopen goes back to dispatch: keep the first filing time

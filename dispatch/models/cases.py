@@ -248,7 +248,8 @@ class CaseRequest(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('return', 'extension', 'suspend')", name="kind_known"),
         CheckConstraint(
-            "decision IS NULL OR decision IN ('approved', 'rejected')", name="decision_known"
+            "decision IS NULL OR decision IN ('approved', 'rejected', 'withdrawn')",
+            name="decision_known",
         ),
         CheckConstraint("(decision IS NULL) = (decided_at IS NULL)", name="decided_has_time"),
         Index("ix_case_request_open", "kind", "decision"),

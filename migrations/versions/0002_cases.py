@@ -385,7 +385,7 @@ def upgrade() -> None:
         sa.Column("decided_at", UTCDateTime(), nullable=True),
         sa.Column("decision_note", sa.Text(), nullable=False),
         sa.CheckConstraint(
-            "decision IS NULL OR decision IN ('approved', 'rejected')",
+            "decision IS NULL OR decision IN ('approved', 'rejected', 'withdrawn')",
             name=op.f("ck_case_request_decision_known"),
         ),
         sa.CheckConstraint(
