@@ -60,14 +60,9 @@ def case_summary(case: Case, user: User | None) -> dict[str, Any]:
 def case_created(case: Case, user: User | None) -> dict[str, Any]:
     """What intake answers: the number to read to the caller, where the case fell, its state."""
     body = case_summary(case, user)
-    loc = case.location
     body.update(
         {
-            "location": (
-                {"lng": loc.x, "lat": loc.y, "crs_reported": case.location_crs}
-                if loc is not None
-                else None
-            ),
+            "location": _location(case),
             "placement_distance_m": case.placement_distance_m,
             "boundary_set_version": case.boundary_set_version,
         }
@@ -75,20 +70,19 @@ def case_created(case: Case, user: User | None) -> dict[str, Any]:
     return body
 
 
+def _location(case: Case) -> dict[str, Any] | None:
+    loc = case.location
+    if loc is None:
+        return None
+    return {"lng": loc.x, "lat": loc.y, "crs_reported": case.location_crs}
+
+
 def case_detail(session: Session, case: Case, user: User | None) -> dict[str, Any]:
     """A case with everything its page shows."""
     show_phone = may_see_phone(user)
-    body = case_summary(case, user)
-    loc = case.location
+    body = case_created(case, user)
     body.update(
         {
-            "location": (
-                {"lng": loc.x, "lat": loc.y, "crs_reported": case.location_crs}
-                if loc is not None
-                else None
-            ),
-            "placement_distance_m": case.placement_distance_m,
-            "boundary_set_version": case.boundary_set_version,
             "filing_condition_id": case.filing_condition_id,
             "reporter": {
                 "name": case.reporter_name,

@@ -14,22 +14,10 @@ from sqlalchemy import select
 
 from core.db import database
 from dispatch import pages
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, live_server
+from tests.browser import live_server
 from tests.conftest import make_test_app
 
 pytestmark = pytest.mark.browser
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: .ci/run installs it (apt-get install chromium)")
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +25,7 @@ def pages_app(app: Flask, database_url: str) -> Iterator[Flask]:
     """An app on the test database that dispatches by hand only (filed cases wait in the
     dispatcher's queue), with the case pages registered."""
     local = make_test_app(database_url, AUTO_DISPATCH=False)
-    if pages.bp.name not in local.blueprints:  # until dispatch.init_app registers them
+    if pages.bp.name not in local.blueprints:  # registered by dispatch.init_app already
         local.register_blueprint(pages.bp)
     yield local
     database(local).engine.dispose()
