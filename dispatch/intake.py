@@ -109,7 +109,7 @@ def place_case(
         ) from None
     if not _usable(lng, lat):
         raise InvalidInput("coordinates out of range", {"lng": "range", "lat": "range"})
-    index = grid_services.locator().index()
+    index = grid_services.locator().index(session)
     if index is None:
         raise InvalidInput("no boundary set is active", {"location": "no grids"})
     loc = index.locate(lng, lat, crs)
@@ -185,6 +185,12 @@ def create_case(
                 {"filing_condition_id": "mismatch"},
             )
 
+    # Locate before taking the day's counter lock: nothing slow is done while holding it.
+    location = None
+    if _usable(report.lng, report.lat):
+        index = grid_services.locator().index(session)
+        if index is not None:
+            location = index.locate(report.lng, report.lat, crs)
     try:
         with session.begin_nested():
             case = Case(
@@ -207,12 +213,8 @@ def create_case(
                 created_at=now,
                 updated_at=now,
             )
-            if _usable(report.lng, report.lat):
-                index = grid_services.locator().index()
-                if index is not None:
-                    _apply_location(
-                        session, case, index.locate(report.lng, report.lat, crs), crs, manual=False
-                    )
+            if location is not None:
+                _apply_location(session, case, location, crs, manual=False)
             if report.reporter_name or report.reporter_phone:
                 case.callers.append(CaseCaller(name=case.reporter_name, phone=case.reporter_phone))
             data = {**_location_data(case), "source": str(report.source)}

@@ -287,7 +287,8 @@ def perform(
         case.accepted_at = now  # the current owner's acceptance (a return means a new one)
     if target is not state:
         _stamp(case, target, now)
-        withdrawn = _withdraw_stale_requests(case, target, actor, now)
+        with session.no_autoflush:  # the row is mid-update: do not flush it half-changed
+            withdrawn = _withdraw_stale_requests(case, target, actor, now)
         if withdrawn:
             changes["withdrawn_requests"] = withdrawn
     case.state = target
@@ -582,6 +583,7 @@ def _reopen(_s: Session, case: Case, *_: Any) -> dict[str, Any]:
     case.owner_officer_id = case.owner_department_id = None
     case.closed_at = None
     case.checked_at = None
+    case.done_at = None
     return {"previous_owner": previous}
 
 

@@ -23,6 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -464,15 +465,16 @@ class GridIndex:
 class Locator:
     """A process's view of the active set: rebuilds its index when another process activates one.
 
-    ``load_active`` returns the active set's key (id, version, activation stamp) and is cheap;
-    ``load_grids`` fetches the grids of a set. The active key is re-read at most every
+    ``load_active(session)`` returns the active set's key (id, version, activation stamp) and is
+    cheap; ``load_grids(set_id, session)`` fetches the grids of a set (``session`` is the
+    caller's, or None). The active key is re-read at most every
     ``check_seconds``; recently built indexes are kept so switching back costs nothing.
     """
 
     def __init__(
         self,
-        load_active: Callable[[], tuple[int, int, str] | None],
-        load_grids: Callable[[int], list[IndexedGrid]],
+        load_active: Callable[[Any], tuple[int, int, str] | None],
+        load_grids: Callable[[int, Any], list[IndexedGrid]],
         *,
         tolerance_m: float = 30.0,
         cell_m: float = 4.0,
@@ -494,11 +496,14 @@ class Locator:
         """Re-read the active set on the next call (used right after activating a set here)."""
         self._checked_at = -math.inf
 
-    def index(self) -> GridIndex | None:
-        """The index of the active set, or None when no set is active."""
+    def index(self, session: Any = None) -> GridIndex | None:
+        """The index of the active set, or None when no set is active.
+
+        ``session``: the caller's database session, if it has one, for the (rare) reads.
+        """
         now = time.monotonic()
         if now - self._checked_at >= self.check_seconds:
-            key = self._load_active()
+            key = self._load_active(session)
             self._checked_at = now
             self._key = key
         key = self._key
@@ -511,7 +516,7 @@ class Locator:
             found = self._cache.get(key)
             if found is None:
                 found = GridIndex(
-                    self._load_grids(key[0]),
+                    self._load_grids(key[0], session),
                     boundary_set_id=key[0],
                     boundary_set_version=key[1],
                     tolerance_m=self.tolerance_m,

@@ -192,28 +192,38 @@ def grid_feature(grid: Grid, *, simplify_m: float = 0.0) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- the process's locator
-def _load_active_key(app: Flask) -> tuple[int, int, str] | None:
-    with database(app).new_session() as sess:
-        row = sess.execute(
-            select(BoundarySet.id, BoundarySet.version, BoundarySet.activated_at).where(
-                BoundarySet.is_active.is_(True)
-            )
-        ).first()
+def _active_key(sess: Session) -> tuple[int, int, str] | None:
+    row = sess.execute(
+        select(BoundarySet.id, BoundarySet.version, BoundarySet.activated_at).where(
+            BoundarySet.is_active.is_(True)
+        )
+    ).first()
     if row is None:
         return None
     return (row.id, row.version, row.activated_at.isoformat() if row.activated_at else "")
 
 
-def _load_indexed_grids(app: Flask, set_id: int) -> list[IndexedGrid]:
-    with database(app).new_session() as sess:
+def _load_active_key(app: Flask, sess: Session | None) -> tuple[int, int, str] | None:
+    # Read through the caller's session when it has one: taking a second pooled connection
+    # while the caller holds one (and maybe a row lock) can starve the pool under load.
+    if sess is not None:
+        return _active_key(sess)
+    with database(app).new_session() as own:
+        return _active_key(own)
+
+
+def _load_indexed_grids(app: Flask, set_id: int, sess: Session | None) -> list[IndexedGrid]:
+    if sess is not None:
         return [IndexedGrid(g.id, g.code, g.name, g.geom) for g in leaf_grids(sess, set_id)]
+    with database(app).new_session() as own:
+        return [IndexedGrid(g.id, g.code, g.name, g.geom) for g in leaf_grids(own, set_id)]
 
 
 def init_locator(app: Flask) -> Locator:
     """Create the app's locator (one per process and database)."""
     locator = Locator(
-        lambda: _load_active_key(app),
-        lambda set_id: _load_indexed_grids(app, set_id),
+        lambda sess: _load_active_key(app, sess),
+        lambda set_id, sess: _load_indexed_grids(app, set_id, sess),
         tolerance_m=app.config["LOCATE_TOLERANCE_M"],
         cell_m=app.config["GRID_INDEX_CELL_M"],
         check_seconds=app.config["GRID_INDEX_CHECK_SECONDS"],

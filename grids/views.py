@@ -214,7 +214,7 @@ def api_locate() -> ResponseReturnValue:
     if not (-180 <= lng <= 180 and -90 <= lat <= 90):
         raise ApiError(400, "invalid_input", "coordinates out of range", {"lng": "range"})
     crs = _parse_crs(args.get("crs"))
-    index = services.locator().index()
+    index = services.locator().index(session())
     if index is None:
         raise ApiError(404, "no_active_set", "no boundary set is active yet")
     return jsonify(location_json(index.locate(lng, lat, crs), crs, (lng, lat)))
@@ -243,7 +243,7 @@ def api_locate_bulk() -> ResponseReturnValue:
     if not np.isfinite(arr).all():
         raise ApiError(400, "invalid_input", "coordinates must be finite", {"points": "finite"})
     crs = _parse_crs(data.get("crs"))
-    index = services.locator().index()
+    index = services.locator().index(session())
     if index is None:
         raise ApiError(404, "no_active_set", "no boundary set is active yet")
     ids, approx = index.locate_many(arr[:, 0], arr[:, 1], crs)

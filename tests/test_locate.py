@@ -183,7 +183,9 @@ def test_locator_follows_the_active_set() -> None:
     """A second process switches index when the active key changes (no restart)."""
     active = {"key": (1, 1, "t1")}
     sets = {1: GRIDS[:2], 2: GRIDS[2:4]}
-    locator = Locator(lambda: active["key"], lambda set_id: list(sets[set_id]), check_seconds=0)
+    locator = Locator(
+        lambda _s: active["key"], lambda set_id, _s: list(sets[set_id]), check_seconds=0
+    )
     assert locator.index().locate(*m(500, 500)).grid_code == "430405001001000"
     active["key"] = (2, 2, "t2")
     assert locator.index().locate(*m(500, 500)).grid_code is None
@@ -195,11 +197,11 @@ def test_locator_follows_the_active_set() -> None:
 def test_locator_rechecks_only_after_its_interval() -> None:
     calls = []
 
-    def load_active():
+    def load_active(_session):  # type: ignore[no-untyped-def]
         calls.append(1)
         return (1, 1, "t")
 
-    locator = Locator(load_active, lambda _s: list(GRIDS), check_seconds=3600)
+    locator = Locator(load_active, lambda _id, _s: list(GRIDS), check_seconds=3600)
     locator.index()
     locator.index()
     assert len(calls) == 1
