@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from werkzeug.serving import make_server
@@ -34,3 +35,15 @@ def live_server(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+def log_in_page(page: Any, base_url: str, username: str, next_path: str) -> None:
+    """Fill the login form, as a person would, and land on ``next_path``."""
+    from tests.factories import PASSWORD
+
+    page.goto(f"{base_url}{next_path}")
+    assert "/login" in page.url  # anonymous visitors are sent to log in first
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(f"**{next_path.split('?')[0]}*")

@@ -11,6 +11,15 @@ from dispatch.auth import hash_password, issue_token
 from dispatch.models import RoleGrant, User
 
 PASSWORD = "test-password"
+_password_hash: str | None = None
+
+
+def password_hash() -> str:
+    """The hash of PASSWORD, computed once per run (scrypt is slow on purpose)."""
+    global _password_hash
+    if _password_hash is None:
+        _password_hash = hash_password(PASSWORD)
+    return _password_hash
 
 
 def make_user(
@@ -26,7 +35,7 @@ def make_user(
     user = User(
         username=username,
         display_name=username,
-        password_hash=hash_password(PASSWORD),
+        password_hash=password_hash(),
         officer_id=officer_id,
         department_id=department_id,
     )

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from core.db import database
 from dispatch import pages
-from tests.browser import live_server
+from tests.browser import live_server, log_in_page
 from tests.conftest import make_test_app
 
 pytestmark = pytest.mark.browser
@@ -176,18 +176,6 @@ def world(pages_app: Flask, demo_city) -> Iterator[World]:  # type: ignore[no-un
         elif counter is not None:
             counter.last = counter_before
         sess.commit()
-
-
-def log_in_page(page, base_url: str, username: str, next_path: str) -> None:  # type: ignore[no-untyped-def]
-    """Fill the login form, as a person would, and land on ``next_path``."""
-    from tests.factories import PASSWORD
-
-    page.goto(f"{base_url}{next_path}")
-    assert "/login" in page.url  # anonymous visitors are sent to log in first
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"**{next_path.split('?')[0]}*")
 
 
 def screen_xy(page, map_name: str, lng: float, lat: float) -> tuple[float, float]:  # type: ignore[no-untyped-def]

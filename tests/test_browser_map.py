@@ -9,7 +9,7 @@ import shapely
 from flask import Flask
 
 from grids.crs import CRS, from_wgs84
-from tests.browser import live_server
+from tests.browser import live_server, log_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -36,18 +36,6 @@ def map_user(app: Flask) -> Iterator[str]:
     with database(app).new_session() as sess:
         sess.delete(sess.scalar(select(User).where(User.username == "map-browser")))
         sess.commit()
-
-
-def log_in_page(page, base_url: str, username: str, next_path: str) -> None:  # type: ignore[no-untyped-def]
-    """Fill the login form, as a person would, and land on ``next_path``."""
-    from tests.factories import PASSWORD
-
-    page.goto(f"{base_url}{next_path}")
-    assert "/login" in page.url  # anonymous visitors are sent to log in first
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"**{next_path.split('?')[0]}*")
 
 
 def test_map_draws_grids_and_locates_a_click(

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from core.types import utcnow
 from dispatch.access import SYSTEM, Actor
-from dispatch.auth import hash_password
 from dispatch.intake import Report, create_case
 from dispatch.models import (
     Case,
@@ -32,7 +31,6 @@ from dispatch.models import (
     Category,
     Department,
     FilingCondition,
-    RoleGrant,
     RoutingRule,
     User,
 )
@@ -43,6 +41,7 @@ from dispatch.workflow import NOTE_REQUIRED, TRANSITIONS, Action, Outcome, perfo
 from grids import services as grid_services
 from grids.features import Level
 from grids.models import GridDuty
+from tests.factories import make_user
 
 A = Action
 S = CaseState
@@ -100,39 +99,8 @@ DEFAULT_WHO: dict[Action, str] = {
     A.PLACE: "operator",
 }
 
-_PASSWORD_HASH: str | None = None
-
-
-def password_hash() -> str:
-    """One scrypt hash for every test user (hashing per user would dominate the run time)."""
-    global _PASSWORD_HASH
-    if _PASSWORD_HASH is None:
-        _PASSWORD_HASH = hash_password("test-password")
-    return _PASSWORD_HASH
-
-
-def quick_user(
-    session: Session,
-    username: str,
-    *roles: Role | str,
-    scope_kind: str = "city",
-    scope_code: str = "",
-    officer_id: int | None = None,
-    department_id: int | None = None,
-) -> User:
-    """Like ``tests.factories.make_user`` but without hashing a password each time."""
-    user = User(
-        username=username,
-        display_name=username,
-        password_hash=password_hash(),
-        officer_id=officer_id,
-        department_id=department_id,
-    )
-    for role in roles:
-        user.grants.append(RoleGrant(role=str(role), scope_kind=scope_kind, scope_code=scope_code))
-    session.add(user)
-    session.flush()
-    return user
+# Users: tests.factories.make_user (one password hash per run, so it is cheap).
+quick_user = make_user
 
 
 # ------------------------------------------------------------------------------- the world
