@@ -49,7 +49,7 @@ format: $(STAMP)
 
 bench: setup  ## Benchmarks; results in bench/results/*.json (see bench/README.md).
 	$(BIN)/python -m bench.locate_bench
-	command -v wrk >/dev/null || apt-get install -y -qq wrk
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.intake_bench
 
 clean-db:
