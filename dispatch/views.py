@@ -1,4 +1,4 @@
-"""Dispatch pages: the API docs page (more pages join here: case detail, queues)."""
+"""The API documentation page and the OpenAPI document (case pages live in dispatch/pages.py)."""
 
 from __future__ import annotations
 
