@@ -194,18 +194,18 @@ def allowed_actions(case: Case) -> list[Action]:
 
 def actions_for(session: Session, case: Case, actor: Actor) -> list[Action]:
     """Actions ``actor`` may take on ``case`` now (for the case page's buttons)."""
+    candidates = [a for a in allowed_actions(case) if actor.role in TRANSITIONS[a].roles]
+    # Scope does not depend on the action: ask once (it may read the officer's duties).
+    if not candidates or not in_scope(session, actor, case):
+        return []
     out = []
-    for action in allowed_actions(case):
+    for action in candidates:
         edge = TRANSITIONS[action]
-        if actor.role not in edge.roles:
-            continue
         if edge.needs_request and case.pending_request(edge.needs_request) is None:
             continue
         if edge.refuses_open_request and case.pending_request(edge.refuses_open_request):
             continue
         if edge.owner_only and not is_owner(actor, case):
-            continue
-        if not in_scope(session, actor, case):
             continue
         if action is Action.PLACE and not case.needs_placement:
             continue
