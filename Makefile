@@ -5,15 +5,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 5000
 
-.PHONY: run test setup static translations messages lint format bench clean-db
+.PHONY: run test setup chromium static translations messages lint format bench clean-db
 
 run: setup  ## Start the system on SQLite with the demo city; prints the URL.
 	$(BIN)/flask --app wsgi start --port $(PORT)
 
-test: setup  ## Run the whole test suite (against DATABASE_URL / REDIS_URL when set).
+test: setup chromium  ## Run the whole test suite (against DATABASE_URL / REDIS_URL when set).
 	$(BIN)/pytest -q
 
 setup: $(STAMP) static translations
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not possible here).
+chromium:
+	@[ -x /usr/bin/chromium ] || (apt-get update -qq && apt-get install -y -qq chromium)
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
