@@ -22,6 +22,29 @@ DEFAULTS: dict[str, Any] = {
     "GRID_INDEX_CHECK_SECONDS": 2.0,
     #: Target raster cell size (metres) of the in-memory locate index.
     "GRID_INDEX_CELL_M": 4.0,
+    #: How often (seconds) a process asks the database whether the working calendar changed.
+    "CALENDAR_CHECK_SECONDS": 5.0,
+    # --- SLA timers, sweep and notifications (dispatch.sla, dispatch.notifications, dispatch.jobs)
+    #: Share of a stage's limit after which it turns yellow (new stages; the policy table may
+    #: set its own per stage).
+    "SLA_WARN_SHARE": 0.8,
+    #: Waiting approval requests that stop the clock (return, extension, suspend).
+    "SLA_PAUSE_FOR_REQUESTS": ("return", "extension", "suspend"),
+    #: How often the sweep marks yellow/red, the outbox pump runs, the calendar is checked.
+    "SLA_SWEEP_SECONDS": 60.0,
+    "OUTBOX_PUMP_SECONDS": 15.0,
+    "CALENDAR_ALARM_SECONDS": 3600.0,
+    #: Outbound channels besides the inbox ("log"; "webhook" is added when a URL is set).
+    "NOTIFY_CHANNELS": ["log"],
+    "NOTIFY_WEBHOOK_URL": "",
+    "NOTIFY_WEBHOOK_SECRET": "",
+    "NOTIFY_WEBHOOK_TIMEOUT": 10.0,
+    #: A delivery claimed by a job is its own for this long (then a killed job's claim lapses).
+    "OUTBOX_LEASE_SECONDS": 120.0,
+    "OUTBOX_BACKOFF_SECONDS": 30.0,
+    "OUTBOX_MAX_ATTEMPTS": 8,
+    #: The scheduler's Redis lock lives this long unless renewed (failover time).
+    "SCHEDULER_LOCK_SECONDS": 30.0,
     #: Optional tile layer for the map pages (an intranet tile server); none by default.
     "MAP_TILE_URL": "",
     "MAP_TILE_ATTRIBUTION": "",
@@ -38,6 +61,20 @@ ENV_KEYS: dict[str, type] = {
     "LOCATE_TOLERANCE_M": float,
     "GRID_INDEX_CHECK_SECONDS": float,
     "GRID_INDEX_CELL_M": float,
+    "CALENDAR_CHECK_SECONDS": float,
+    "SLA_WARN_SHARE": float,
+    "SLA_PAUSE_FOR_REQUESTS": list,
+    "SLA_SWEEP_SECONDS": float,
+    "OUTBOX_PUMP_SECONDS": float,
+    "CALENDAR_ALARM_SECONDS": float,
+    "NOTIFY_CHANNELS": list,
+    "NOTIFY_WEBHOOK_URL": str,
+    "NOTIFY_WEBHOOK_SECRET": str,
+    "NOTIFY_WEBHOOK_TIMEOUT": float,
+    "OUTBOX_LEASE_SECONDS": float,
+    "OUTBOX_BACKOFF_SECONDS": float,
+    "OUTBOX_MAX_ATTEMPTS": int,
+    "SCHEDULER_LOCK_SECONDS": float,
     "MAP_TILE_URL": str,
     "MAP_TILE_ATTRIBUTION": str,
     "SESSION_COOKIE_SECURE": bool,
@@ -47,6 +84,8 @@ ENV_KEYS: dict[str, type] = {
 def _parse(kind: type, raw: str) -> Any:
     if kind is bool:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind is list:  # comma-separated
+        return [part.strip() for part in raw.split(",") if part.strip()]
     return kind(raw)
 
 

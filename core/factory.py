@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Database(app.config["DATABASE_URL"]).init_app(app)
     errors.init_app(app)
     i18n.init_app(app)
+    #: name -> callable returning {"ok": bool, "message": str | None}; features add theirs.
+    app.extensions["health_checks"] = {}
 
     # Feature packages, bottom-up (imports flow hotline -> dispatch -> grids).
     import dispatch
@@ -50,7 +53,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         return redirect(url_for("grids.map_page"))
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, Any]:
+        """Always 200 while the process serves; "warn" when a registered check is not ok."""
+        checks = {
+            name: _run_check(check) for name, check in app.extensions["health_checks"].items()
+        }
+        ok = all(c["ok"] for c in checks.values())
+        return {"status": "ok" if ok else "warn", "checks": checks}
 
     return app
+
+
+def _run_check(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A health check's answer; a check that fails is reported, not raised (still a 200)."""
+    try:
+        return check()
+    except Exception as exc:
+        logging.getLogger(__name__).exception("health check failed")
+        return {"ok": False, "message": f"check failed: {exc.__class__.__name__}"}

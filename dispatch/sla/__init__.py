@@ -1,0 +1,1 @@
+"""SLA: working-time calendar, stage timers, the escalation sweep."""
