@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 5000
 
-.PHONY: run test setup chromium static translations messages lint format bench clean-db
+.PHONY: run test setup chromium redis-server static translations messages lint format bench clean-db
 
 run: setup  ## Start the system on SQLite with the demo city; prints the URL.
 	$(BIN)/flask --app wsgi start --port $(PORT)
 
-test: setup chromium  ## Run the whole test suite (against DATABASE_URL / REDIS_URL when set).
+test: setup chromium redis-server  ## Run the whole test suite (against DATABASE_URL / REDIS_URL when set).
 	$(BIN)/pytest -q
 
 setup: $(STAMP) static translations
@@ -18,6 +18,10 @@ setup: $(STAMP) static translations
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not possible here).
 chromium:
 	@[ -x /usr/bin/chromium ] || (apt-get update -qq && apt-get install -y -qq chromium)
+
+# The job tests start throwaway Redis servers of their own (so they can stop them mid-test).
+redis-server:
+	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)

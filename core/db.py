@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -67,6 +69,9 @@ class Database:
         self.engine = make_engine(url)
         self.bind: Engine | Connection = self.engine
         self._factory = sessionmaker(expire_on_commit=False)
+        # A forked child (an RQ work horse) must not share the parent's pooled connections.
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _dispose_in_child(ref))
 
     def new_session(self) -> Session:
         """A fresh session (for CLI commands, jobs and tests); the caller closes it."""
@@ -85,6 +90,12 @@ class Database:
         # Per request (an app context can outlive several requests, e.g. in tests and CLI).
         app.teardown_request(_close_session)
         app.teardown_appcontext(_close_session)
+
+
+def _dispose_in_child(ref: weakref.ref[Database]) -> None:
+    db = ref()
+    if db is not None:
+        db.engine.dispose(close=False)
 
 
 def _close_session(_exc: BaseException | None) -> None:

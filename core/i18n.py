@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -15,6 +15,8 @@ babel = Babel()
 
 def select_locale() -> str:
     """The UI language: ``?lang=``, then the session's choice, then zh-Hans (the default)."""
+    if not has_request_context():  # jobs and commands: the default, unless force_locale says
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     languages = current_app.config["LANGUAGES"]
     wanted = request.args.get("lang")
     if wanted:

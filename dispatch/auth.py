@@ -202,6 +202,9 @@ def init_app(app: Flask) -> None:
     redis_url = app.config.get("REDIS_URL")
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # A Redis outage must not lock people out: throttle in memory until it is back.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     csrf.init_app(app)

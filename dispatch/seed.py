@@ -959,6 +959,12 @@ def seed_all(session: Session) -> list[DemoLogin]:
     conditions = load_filing_conditions(session)
     rules = load_departments_and_routing(session)
     logins = load_demo_people(session)
+    from dispatch.sla.policy import seed_policies
+
+    seed_policies(session)  # the stage limits (verify, file, dispatch, accept, check, close…)
+    from dispatch.sla.calendar_store import seed_calendar
+
+    seed_calendar(session)  # working windows, holidays and make-up days (chinesecalendar)
     log.info(
         "seed: %d directory rows, %d categories given keywords, %d conditions and %d routing "
         "rules created, %d new demo users",

@@ -62,6 +62,8 @@ class Action(enum.StrEnum):
     REOPEN = "reopen"
     VOID = "void"
     PLACE = "place"
+    URGE = "urge"  #: 督办: a supervisor presses the case's current desk or owner
+    RECORD_CALLBACK = "record_callback"  #: 回访: the citizen is satisfied (dissatisfied: reopen)
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,9 @@ TRANSITIONS: dict[Action, Edge] = {
     ),
     # Placing a case that had no usable location (map click); allowed in any open state.
     Action.PLACE: _edge(_ALL_OPEN, None, R.OPERATOR, R.DISPATCHER, R.SHIFT_SUPERVISOR),
+    # Urging (督办) changes nothing but the record: the owner (or the stage's desk) is notified.
+    Action.URGE: _edge(_ALL_OPEN, None, R.SHIFT_SUPERVISOR, R.LEADER),
+    Action.RECORD_CALLBACK: _edge([S.CLOSED], None, R.OPERATOR),
 }
 
 #: Actions that need a note (a reason a reader of the timeline will want).
@@ -173,6 +178,7 @@ NOTE_REQUIRED = frozenset(
         Action.REJECT_RETURN,
         Action.REJECT_EXTENSION,
         Action.REJECT_SUSPEND,
+        Action.URGE,
     }
 )
 
@@ -291,6 +297,7 @@ def perform(
             withdrawn = _withdraw_stale_requests(case, target, actor, now)
         if withdrawn:
             changes["withdrawn_requests"] = withdrawn
+    changes.update(_run_timers(session, case, action, state, target, changes, now))
     case.state = target
     case.version += 1
     case.updated_at = now
@@ -307,12 +314,48 @@ def perform(
         at=now,
     )
     outcome = Outcome(case, event)
+    from dispatch.notifications.events import notify_action
+
+    notify_action(session, case, action, actor, changes, note, now)
     if target is S.TO_DISPATCH and state is not S.TO_DISPATCH:
         _schedule_auto_dispatch(session, case, outcome)
     if action is Action.PLACE and state is S.TO_DISPATCH:
         _schedule_auto_dispatch(session, case, outcome)
     session.flush()
     return outcome
+
+
+def _run_timers(
+    session: Session,
+    case: Case,
+    action: Action,
+    state: CaseState,
+    target: CaseState,
+    changes: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """Start, pause, extend and end the stage clocks for this action (see ``dispatch.sla``)."""
+    from dispatch.models.sla import Stage
+    from dispatch.sla import timers
+    from dispatch.sla.calendar_store import calendar
+
+    request = None
+    if action is Action.APPROVE_EXTENSION and changes.get("request_id"):
+        request = session.get(CaseRequest, changes["request_id"])
+    with session.no_autoflush:
+        result = timers.on_transition(
+            session,
+            calendar(session),
+            case,
+            action,
+            state,
+            target,
+            now,
+            extension_request=request,
+            cancel_stages=(Stage.ACCEPT, Stage.HANDLE) if action is Action.APPROVE_RETURN else (),
+            end_stages=(Stage.CALLBACK,) if action is Action.RECORD_CALLBACK else (),
+        )
+    return {"timers": result} if result else {}
 
 
 def append_event(
@@ -597,6 +640,30 @@ def _place(
     return place_case(session, case, data, manual=True)
 
 
+def _urge(_s: Session, case: Case, *_: Any) -> dict[str, Any]:
+    case.urge_count += 1
+    return {"urge_count": case.urge_count}
+
+
+#: What a citizen may say at the callback without reopening the case.
+CALLBACK_OUTCOMES = ("satisfied", "basically_satisfied")
+
+
+def _record_callback(
+    _s: Session, case: Case, _actor: Actor, data: dict[str, Any], *_: Any
+) -> dict[str, Any]:
+    outcome = data.get("satisfaction")
+    if outcome == "dissatisfied":
+        raise InvalidInput(
+            "a dissatisfied citizen reopens the case: use reopen", {"satisfaction": "reopen"}
+        )
+    if outcome not in CALLBACK_OUTCOMES:
+        raise InvalidInput(
+            "satisfaction must be satisfied or basically_satisfied", {"satisfaction": "required"}
+        )
+    return {"satisfaction": outcome, "caller_id": data.get("caller_id")}
+
+
 _APPLY: dict[Action, Apply] = {
     Action.SEND_TO_VERIFY: _nothing,
     Action.ACCEPT_REPORT: _nothing,
@@ -625,6 +692,8 @@ _APPLY: dict[Action, Apply] = {
     Action.REOPEN: _reopen,
     Action.VOID: _nothing,
     Action.PLACE: _place,
+    Action.URGE: _urge,
+    Action.RECORD_CALLBACK: _record_callback,
 }
 assert set(_APPLY) == set(TRANSITIONS), "every action needs its effect"
 

@@ -97,6 +97,8 @@ DEFAULT_WHO: dict[Action, str] = {
     A.REOPEN: "operator",
     A.VOID: "shift_supervisor",
     A.PLACE: "operator",
+    A.URGE: "shift_supervisor",
+    A.RECORD_CALLBACK: "operator",
 }
 
 # Users: tests.factories.make_user (one password hash per run, so it is cheap).
@@ -310,6 +312,8 @@ def default_data(world: World, action: Action, now: datetime | None = None) -> d
         return {"due_at": (now + timedelta(days=3)).isoformat()}
     if action is A.PLACE:
         return dict(world.grid.point)
+    if action is A.RECORD_CALLBACK:
+        return {"satisfaction": "satisfied"}
     return {}
 
 

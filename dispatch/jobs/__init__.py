@@ -1,15 +1,39 @@
-"""Background work started after a commit. Jobs take ids, open their own session and are safe to
-run twice (they re-check the state through the workflow)."""
+"""Background work: notification delivery, the SLA sweep, the outbox pump, auto-dispatch.
+
+``queue`` decides where jobs run (RQ on Redis, or this process); ``tasks`` holds the job
+functions; ``scheduler`` runs the periodic work, exactly once across any number of processes.
+Jobs take ids, open their own sessions and are safe to run twice (they re-check the state).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from datetime import timedelta
 
 from flask import current_app
 
 from core.db import database
+from dispatch.jobs.queue import enqueue, enqueue_many, start_embedded
+
+__all__ = ["auto_dispatch", "enqueue", "enqueue_deliveries", "enqueue_many", "start_embedded"]
 
 log = logging.getLogger(__name__)
+
+
+def enqueue_deliveries(outbox_ids: Iterable[int], delay: timedelta | None = None) -> bool:
+    """Ask for the delivery of these outbox rows (job id ``outbox-<id>``: asking twice is
+    harmless, the delivery claims its row)."""
+    from dispatch.jobs import tasks
+
+    ids = list(outbox_ids)
+    return enqueue_many(
+        tasks.deliver,
+        [(i,) for i in ids],
+        job_ids=[f"outbox-{i}" for i in ids],
+        queue="notifications",
+        delay=delay,
+    )
 
 
 def auto_dispatch(case_id: int) -> bool:

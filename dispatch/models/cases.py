@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shapely.geometry import Point
 from sqlalchemy import (
@@ -22,6 +22,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base
 from core.types import GeometryType, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from dispatch.models.sla import CaseTimer
 
 
 class CaseState(enum.StrEnum):
@@ -95,6 +98,7 @@ class Case(Base):
         ),
         CheckConstraint("(placement = 'pending') = (grid_id IS NULL)", name="placed_iff_grid"),
         CheckConstraint("rework_count >= 0", name="rework_nonnegative"),
+        CheckConstraint("urge_count >= 0", name="urge_nonnegative"),
         Index("ix_case_file_state_grid", "state", "grid_code"),
         Index("ix_case_file_location_gist", "location", postgresql_using="gist").ddl_if(
             dialect="postgresql"
@@ -148,6 +152,8 @@ class Case(Base):
         ForeignKey("case_file.id"), nullable=True, index=True
     )
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: How many times a supervisor urged (督办) the case.
+    urge_count: Mapped[int] = mapped_column(Integer, default=0)
     #: The due time granted by an approved extension (the SLA timers honour it).
     extended_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     #: Photos and other attachments of the report: [{"id", "kind", ...}].
@@ -175,6 +181,9 @@ class Case(Base):
     )
     requests: Mapped[list[CaseRequest]] = relationship(
         back_populates="case", order_by="CaseRequest.id", cascade="all, delete-orphan"
+    )
+    timers: Mapped[list[CaseTimer]] = relationship(
+        back_populates="case", order_by="CaseTimer.id", cascade="all, delete-orphan"
     )
 
     @property

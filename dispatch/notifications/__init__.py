@@ -1,0 +1,145 @@
+"""Notifications: who is told what, written with the change that caused them.
+
+``notify`` writes inbox rows (``Notification``) and one outbox row per outbound channel in the
+caller's transaction, and asks for delivery after the commit. A unique ``dedupe_key`` per cause
+and user makes a second attempt to notify the same thing a no-op, so a retried job or a second
+sweep can never notify twice. Outbound delivery honours quiet hours: messages that are not
+urgent wait for working time (the inbox shows them at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from core.db import after_commit
+from dispatch.models import Notification, OutboxMessage
+from dispatch.notifications.recipients import Recipients
+from dispatch.sla.calendar import WorkCalendar
+
+__all__ = ["Message", "Recipients", "channels_enabled", "notify", "write_messages"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification to one user."""
+
+    user_id: int
+    case_id: int | None
+    kind: str
+    params: dict[str, Any]
+    urgent: bool
+    dedupe_key: str
+
+
+def channels_enabled() -> list[str]:
+    """Outbound channels in use: ``NOTIFY_CHANNELS`` (``log`` by default; ``webhook`` when a
+    ``NOTIFY_WEBHOOK_URL`` is configured)."""
+    if not has_app_context():
+        return ["log"]
+    config = current_app.config
+    names = list(config.get("NOTIFY_CHANNELS") or ["log"])
+    if config.get("NOTIFY_WEBHOOK_URL") and "webhook" not in names:
+        names.append("webhook")
+    return names
+
+
+def write_messages(
+    session: Session, cal: WorkCalendar, messages: Iterable[Message], now: datetime
+) -> list[int]:
+    """Insert ``messages`` (skipping causes already notified) and their outbox rows; returns the
+    ids of the inbox rows created. Set-based: one INSERT for the inbox, one for the outbox."""
+    rows = [
+        {
+            "user_id": m.user_id,
+            "case_id": m.case_id,
+            "kind": m.kind,
+            "params": m.params,
+            "urgent": m.urgent,
+            "dedupe_key": m.dedupe_key,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    ins = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = Notification.__table__
+    conn = session.connection()
+    stmt = (
+        ins(table)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id, table.c.urgent)
+    )
+    created = conn.execute(stmt, rows).all()
+    if not created:
+        return []
+    quiet_until = now if cal.is_working_time(now) else cal.next_working_instant(now)
+    outbox = [
+        {
+            "notification_id": nid,
+            "channel": channel,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now if urgent else quiet_until,
+            "created_at": now,
+            "claimed_by": "",
+            "last_error": "",
+        }
+        for nid, urgent in created
+        for channel in channels_enabled()
+    ]
+    if not outbox:
+        return [nid for nid, _urgent in created]
+    otable = OutboxMessage.__table__
+    ids = conn.execute(insert(otable).returning(otable.c.id), outbox).scalars().all()
+    # Ask for delivery once the change is committed (a rollback sends nothing).
+    due_ids = [i for i, row in zip(ids, outbox, strict=True) if row["next_attempt_at"] <= now]
+    if due_ids:
+        from dispatch.jobs import enqueue_deliveries
+
+        after_commit(session, lambda: enqueue_deliveries(due_ids))
+    return [nid for nid, _urgent in created]
+
+
+def notify(
+    session: Session,
+    cal: WorkCalendar,
+    user_ids: Iterable[int],
+    *,
+    case_id: int | None,
+    kind: str,
+    params: dict[str, Any],
+    urgent: bool,
+    cause: str,
+    now: datetime,
+) -> list[int]:
+    """Notify each of ``user_ids`` once about ``cause`` (e.g. ``dispatch:event:42``)."""
+    messages = [
+        Message(uid, case_id, kind, params, urgent, f"{cause}:user:{uid}")
+        for uid in sorted(set(user_ids))
+    ]
+    return write_messages(session, cal, messages, now)
+
+
+def unread_count(session: Session, user_id: int) -> int:
+    """How many inbox messages ``user_id`` has not read (the header badge)."""
+    from sqlalchemy import func
+
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        )
+        or 0
+    )
