@@ -85,10 +85,14 @@ def start_command(host: str, port: int, no_serve: bool) -> None:
         who = f"{login.display_name} [{', '.join(login.roles)}; {login.scope}]"
         click.echo(f"    {login.username:<20} {login.password:<10} {who}")
     if app.config.get("REDIS_URL"):
-        click.echo("  Background jobs: RQ on REDIS_URL — run `flask --app wsgi jobs worker` and "
-                   "`flask --app wsgi jobs scheduler` beside this process.")
+        click.echo(
+            "  Background jobs: RQ on REDIS_URL — run `flask --app wsgi jobs worker` and "
+            "`flask --app wsgi jobs scheduler` beside this process."
+        )
     else:
-        click.echo("  Background jobs, SLA sweep and notification delivery run inside this process.")
+        click.echo(
+            "  Background jobs, SLA sweep and notification delivery run inside this process."
+        )
     click.echo("")
     if not no_serve:
         from dispatch.jobs import start_embedded

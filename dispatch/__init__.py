@@ -25,7 +25,18 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(pages.bp)
+    from dispatch.notifications import views as inbox_views  # inbox page, API, header badge
+
+    inbox_views.init_app(app)
     app.cli.add_command(cli.dispatch_cli)
+    from dispatch.sla import calendar_pages
+    from dispatch.sla.cli import sla_cli
+
+    calendar_pages.init_app(app)  # the calendar page, its banner and its /healthz check
+    app.cli.add_command(sla_cli)
+    from dispatch.jobs.cli import jobs_cli
+
+    app.cli.add_command(jobs_cli)  # worker, scheduler, one-off sweep and pump
 
     # Grid pages and API show officers' phones: logged-in users only (grids cannot import us).
     @app.before_request

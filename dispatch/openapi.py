@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from dispatch.models.cases import CaseState, Placement, Source
+from dispatch.models.notifications import NotificationKind
 from dispatch.models.people import Role
+from dispatch.models.sla import Stage, TimerState
 from dispatch.workflow import TRANSITIONS, Action
 
 JSON = "application/json"
@@ -104,12 +106,123 @@ SCHEMAS: dict[str, Any] = {
             "attachments": {"type": "array", "items": {"type": "object"}},
         },
     },
+    "Timer": {
+        "type": "object",
+        "description": "The clock of one stage of a case (one round). Deadlines are stored, so "
+        "due_at is the deadline the warnings use; while paused it moves when the clock resumes.",
+        "required": [
+            "stage",
+            "round",
+            "state",
+            "limit",
+            "started_at",
+            "due_at",
+            "warn_at",
+            "level",
+            "paused_by",
+            "result",
+            "late_by_s",
+            "ended_at",
+            "provisional",
+        ],
+        "properties": {
+            "stage": {"type": "string", "enum": [str(s) for s in Stage]},
+            "round": {"type": "integer", "minimum": 1},
+            "state": {"type": "string", "enum": [str(s) for s in TimerState]},
+            "limit": {
+                "type": "object",
+                "required": ["value", "clock"],
+                "properties": {
+                    "value": {"type": "number"},
+                    "clock": {
+                        "type": "string",
+                        "enum": ["natural_hours", "working_hours", "working_days"],
+                    },
+                    "source": {"type": "string"},
+                },
+            },
+            "started_at": {"type": "string", "format": "date-time"},
+            "due_at": {"type": "string", "format": "date-time"},
+            "warn_at": {"type": "string", "format": "date-time"},
+            "level": {"type": "string", "enum": ["none", "yellow", "red"]},
+            "yellow_at": {"type": ["string", "null"], "format": "date-time"},
+            "red_at": {"type": ["string", "null"], "format": "date-time"},
+            "paused_by": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Why the clock stands still now: suspended, request:<kind>",
+            },
+            "pauses": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "from": {"type": "string", "format": "date-time"},
+                        "to": {"type": ["string", "null"], "format": "date-time"},
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
+            "extensions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "from": {"type": "string", "format": "date-time"},
+                        "to": {"type": "string", "format": "date-time"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "request_id": {"type": ["integer", "null"]},
+                    },
+                },
+            },
+            "result": {"type": ["string", "null"], "enum": ["on_time", "late", None]},
+            "late_by_s": {
+                "type": ["number", "null"],
+                "description": "Seconds past the due time when the stage ended (0 when on time)",
+            },
+            "ended_at": {"type": ["string", "null"], "format": "date-time"},
+            "provisional": {
+                "type": "boolean",
+                "description": "The deadline reaches into a year whose holidays are not loaded",
+            },
+        },
+    },
+    "Notification": {
+        "type": "object",
+        "required": [
+            "id",
+            "kind",
+            "title",
+            "body",
+            "case_number",
+            "urgent",
+            "created_at",
+            "read_at",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string", "enum": [str(k) for k in NotificationKind]},
+            "title": {"type": "string", "description": "In the language of the request"},
+            "body": {"type": "string"},
+            "case_number": {"type": ["string", "null"]},
+            "urgent": {"type": "boolean"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "read_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
     "CaseDetail": {
         "allOf": [
             _ref("CaseSummary"),
             {
                 "type": "object",
-                "required": ["events", "allowed_actions", "reporter", "callers"],
+                "required": [
+                    "events",
+                    "allowed_actions",
+                    "reporter",
+                    "callers",
+                    "timers",
+                    "urge_count",
+                ],
                 "properties": {
                     "location": {
                         "type": ["object", "null"],
@@ -129,6 +242,8 @@ SCHEMAS: dict[str, Any] = {
                     "allowed_actions": {"type": "array", "items": {"type": "string"}},
                     "proposal": {"type": ["object", "null"]},
                     "timestamps": {"type": "object"},
+                    "urge_count": {"type": "integer", "minimum": 0},
+                    "timers": {"type": "array", "items": _ref("Timer")},
                 },
             },
         ]
@@ -174,7 +289,9 @@ SCHEMAS: dict[str, Any] = {
                 "description": (
                     "Action payload: file {category_id, filing_condition_id}; dispatch "
                     "{officer_id | department_id, reason}; merge {duplicate_of}; "
-                    "request_extension {due_at}; place {lng, lat, crs}"
+                    "request_extension {due_at}; place {lng, lat, crs}; record_callback "
+                    "{satisfaction: satisfied | basically_satisfied} (a dissatisfied citizen: "
+                    "reopen); urge needs a note"
                 ),
             },
             "attachments": {"type": "array", "items": {"type": "object"}},
@@ -427,6 +544,80 @@ def _paths() -> dict[str, Any]:
                 "summary": "Versions of the map",
                 "tags": ["grids"],
                 "responses": {"200": _ok({"type": "object"}), **auth_errors},
+            }
+        },
+        "/api/v1/notifications": {
+            "get": {
+                "summary": "Your inbox, newest first, with the number of unread messages",
+                "tags": ["notifications"],
+                "parameters": [
+                    _param(
+                        "unread",
+                        schema={"type": "string", "enum": ["0", "1", "true", "false"]},
+                        description="1: unread messages only",
+                    ),
+                    _param(
+                        "limit",
+                        schema={"type": "integer", "minimum": 0, "maximum": 200},
+                        description="How many messages (default 50; 0: only the count)",
+                    ),
+                    _param(
+                        "before",
+                        schema={"type": "integer"},
+                        description="Only messages older than this id (paging)",
+                    ),
+                ],
+                "responses": {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "required": ["items", "unread"],
+                            "properties": {
+                                "items": {"type": "array", "items": _ref("Notification")},
+                                "unread": {"type": "integer", "minimum": 0},
+                            },
+                        }
+                    ),
+                    **_errors(400, 401),
+                },
+            }
+        },
+        "/api/v1/notifications/read": {
+            "post": {
+                "summary": "Mark your messages read (others' ids are ignored)",
+                "description": "Session clients send the page's X-CSRFToken header.",
+                "tags": ["notifications"],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "ids": {
+                                        "type": "array",
+                                        "items": {"type": "integer"},
+                                        "maxItems": 500,
+                                    },
+                                    "all": {"type": "boolean"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "required": ["marked", "unread"],
+                            "properties": {
+                                "marked": {"type": "integer", "minimum": 0},
+                                "unread": {"type": "integer", "minimum": 0},
+                            },
+                        }
+                    ),
+                    **_errors(400, 401),
+                },
             }
         },
         "/api/v1/openapi.json": {

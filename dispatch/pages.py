@@ -1,4 +1,4 @@
-"""Case pages: a case's detail (timeline and actions), the dispatcher's queue, the placement queue.
+"""Case pages: a case's detail (clocks, timeline and actions), the dispatch and placement queues.
 
 Views parse input, check access (a case out of the viewer's scope is a 404, as in the API), gather
 what the page shows through the read-only queries below, and render. Nothing here changes a case:
@@ -8,6 +8,7 @@ with the page's CSRF token, so ``workflow.perform`` stays the one place where a 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from dispatch.auth import login_required_page
 from dispatch.models import Case, CaseEvent, Category, Department, FilingCondition, User
 from dispatch.models.cases import FINAL_STATES, CaseState, Placement
 from dispatch.models.people import Role
+from dispatch.models.sla import CaseTimer, Level, Stage, TimerState
 from dispatch.routing import propose_owner
 from dispatch.serialize import mask_phone, may_see_phone
 from dispatch.serialize import proposal as proposal_json
@@ -90,6 +92,8 @@ ACTION_LABELS = {
     Action.REOPEN: _l("Reopen"),
     Action.VOID: _l("Void"),
     Action.PLACE: _l("Place on the map"),
+    Action.URGE: _l("Urge"),
+    Action.RECORD_CALLBACK: _l("Record callback"),
 }
 ROLE_LABELS = {
     Role.OPERATOR: _l("Hotline operator"),
@@ -123,6 +127,34 @@ PLACEMENT_LABELS = {
 }
 REQUEST_LABELS = {"return": _l("Return"), "extension": _l("Extension"), "suspend": _l("Suspension")}
 KIND_LABELS = {"component": _l("Component"), "matter": _l("Matter")}
+#: The stages that have their own clock (DOMAIN.md §4-§5), as the clocks panel names them.
+STAGE_LABELS = {
+    Stage.VERIFY: _l("Verification"),
+    Stage.FILE: _l("Filing"),
+    Stage.DISPATCH: _l("Dispatch"),
+    Stage.ACCEPT: _l("Acceptance"),
+    Stage.HANDLE: _l("Handling"),
+    Stage.CHECK: _l("Check"),
+    Stage.CLOSE: _l("Closing"),
+    Stage.CALLBACK: _l("Callback"),
+}
+#: Why a stage's clock stands still (``CaseTimer.paused_by``).
+PAUSE_LABELS = {
+    "suspended": _l("case suspended"),
+    "request:extension": _l("extension request waiting"),
+    "request:return": _l("return request waiting"),
+    "request:suspend": _l("suspension request waiting"),
+}
+TIMER_STATE_LABELS = {
+    TimerState.RUNNING: _l("Running"),
+    TimerState.PAUSED: _l("Paused"),
+    TimerState.CANCELLED: _l("Cancelled (not counted)"),
+}
+LEVEL_LABELS = {Level.YELLOW: _l("Due soon"), Level.RED: _l("Overdue")}
+SATISFACTION_LABELS = {
+    "satisfied": _l("Satisfied"),
+    "basically_satisfied": _l("Basically satisfied"),
+}
 
 #: Actions whose form asks for more than a note (the value names the form's extra fields).
 ACTION_FORMS = {
@@ -131,6 +163,7 @@ ACTION_FORMS = {
     Action.REQUEST_EXTENSION: "extension",
     Action.MERGE: "merge",
     Action.PLACE: "place",
+    Action.RECORD_CALLBACK: "callback",
 }
 #: Actions that end or shrink a case: their buttons look different, so nobody clicks by habit.
 DESTRUCTIVE_ACTIONS = frozenset(
@@ -205,6 +238,15 @@ def limit_text(value: float, clock: str) -> str:
     return f"{value:g} {_label(CLOCK_LABELS, clock)}"
 
 
+def pause_reason_label(reason: str) -> str:
+    """Why a clock stopped, as people read it (``request:extension`` → extension request…)."""
+    return _label(PAUSE_LABELS, reason)
+
+
+def _from_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
 # ---------------------------------------------------------------------------- page data
 @dataclass(frozen=True)
 class Owner:
@@ -233,6 +275,114 @@ class TimelineEntry:
     note: str
     details: list[tuple[str, str]] = field(default_factory=list)
     attachments: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClockRow:
+    """One stage timer of the case as the clocks panel shows it (all text already translated)."""
+
+    stage: str
+    stage_label: str
+    round: int
+    limit: str
+    started_at: datetime
+    due_at: datetime
+    #: running, paused, met or cancelled (``CaseTimer.state``); ``result`` says on time or late.
+    state: str
+    result: str | None
+    state_text: str
+    #: "yellow" or "red" while the stage is open and warned; "" otherwise.
+    level: str
+    level_text: str
+    provisional: bool
+    provisional_tip: str
+    #: What happened to the clock: stops (with why) and approved extensions, oldest first.
+    history: list[str]
+    ended_at: datetime | None
+
+
+def clock_row(timer: CaseTimer) -> ClockRow:
+    """The panel's view of one timer: state in words, warnings while open, its history."""
+    state = timer.state
+    if state == TimerState.MET:
+        if timer.result == "late":
+            # Rounded up to the minute: a stage half a minute late is not "0 min" late.
+            minutes = math.ceil((timer.late_by_s or 0) / 60)
+            state_text = _("Late by %(duration)s", duration=waited(timedelta(minutes=minutes)))
+        else:
+            state_text = _("On time")
+    elif state == TimerState.PAUSED:
+        reasons = ", ".join(pause_reason_label(r) for r in timer.paused_by)
+        state_text = (
+            _("Paused (%(why)s)", why=reasons) if reasons else _label(TIMER_STATE_LABELS, state)
+        )
+    else:
+        state_text = _label(TIMER_STATE_LABELS, state)
+    level = Level(timer.level) if timer.is_open else Level.NONE
+    events: list[tuple[datetime, str]] = []
+    for start, end, reason in timer.pauses or []:
+        began = _from_iso(start)
+        if began is None:
+            continue
+        ended = _from_iso(end)
+        text = (
+            _(
+                "Clock stopped %(start)s – %(end)s: %(why)s",
+                start=local_time(began),
+                end=local_time(ended),
+                why=pause_reason_label(reason),
+            )
+            if ended
+            else _(
+                "Clock stopped since %(start)s: %(why)s",
+                start=local_time(began),
+                why=pause_reason_label(reason),
+            )
+        )
+        events.append((began, text))
+    for ext in timer.extensions or []:
+        at = _from_iso(ext.get("at"))
+        if at is None:
+            continue
+        events.append(
+            (
+                at,
+                _(
+                    "Extended on %(at)s from %(old)s to %(new)s",
+                    at=local_time(at),
+                    old=local_time(_from_iso(ext.get("from"))),
+                    new=local_time(_from_iso(ext.get("to"))),
+                ),
+            )
+        )
+    history = [text for _at, text in sorted(events, key=lambda e: e[0])]
+    due_year = timer.due_at.astimezone(SHANGHAI).year
+    return ClockRow(
+        stage=timer.stage,
+        stage_label=_label(STAGE_LABELS, timer.stage),
+        round=timer.round,
+        limit=limit_text(timer.limit_value, timer.clock_type),
+        started_at=timer.started_at,
+        due_at=timer.due_at,
+        state=state,
+        result=timer.result,
+        state_text=state_text,
+        level={Level.YELLOW: "yellow", Level.RED: "red"}.get(level, ""),
+        level_text=_label(LEVEL_LABELS, level) if level else "",
+        provisional=timer.provisional,
+        provisional_tip=_(
+            "Provisional: the working calendar of %(year)d (its public holidays and make-up "
+            "working days) is not loaded yet, so this deadline assumes ordinary weeks.",
+            year=due_year,
+        ),
+        history=history,
+        ended_at=timer.ended_at,
+    )
+
+
+def clock_rows(case: Case) -> list[ClockRow]:
+    """The case's stage timers, in the order the stages started."""
+    return [clock_row(t) for t in sorted(case.timers, key=lambda t: (t.started_at, t.id or 0))]
 
 
 @dataclass(frozen=True)
@@ -439,6 +589,8 @@ def case_page(session: Session, user: User, case: Case) -> dict[str, Any]:
         "category_kind": _label(KIND_LABELS, category.kind) if category else "",
         "clock_labels": {k: str(v) for k, v in CLOCK_LABELS.items()},
         "pending_requests": [r for r in case.requests if r.decision is None],
+        "clocks": clock_rows(case),
+        "satisfaction_labels": {k: str(v) for k, v in SATISFACTION_LABELS.items()},
         "timeline": timeline(case, names),
         "actions": [
             ActionChoice(

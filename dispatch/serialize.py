@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from dispatch.access import Actor
 from dispatch.models import Case, CaseEvent, Category, Department, FilingCondition, User
 from dispatch.models.people import Role
+from dispatch.models.sla import CaseTimer, Level
 from dispatch.routing import Proposal, propose_owner
 from dispatch.workflow import actions_for
 from grids.models import Officer
@@ -126,6 +127,8 @@ def case_detail(session: Session, case: Case, user: User | None) -> dict[str, An
                 for r in case.requests
             ],
             "events": [event(e) for e in case.events],
+            "urge_count": case.urge_count,
+            "timers": [timer(t) for t in case.timers],
             "proposal": proposal(session, propose_owner(session, case)) if case.is_open else None,
             "allowed_actions": (
                 sorted(
@@ -137,6 +140,41 @@ def case_detail(session: Session, case: Case, user: User | None) -> dict[str, An
         }
     )
     return body
+
+
+#: ``CaseTimer.level`` as the API names it.
+LEVEL_NAMES = {Level.NONE: "none", Level.YELLOW: "yellow", Level.RED: "red"}
+
+
+def timer(t: CaseTimer) -> dict[str, Any]:
+    """One stage clock of a case: its limit, deadline, warnings, stops and frozen result."""
+    return {
+        "stage": t.stage,
+        "round": t.round,
+        "state": t.state,
+        "limit": {"value": t.limit_value, "clock": t.clock_type, "source": t.limit_source},
+        "started_at": _iso(t.started_at),
+        "due_at": _iso(t.due_at),
+        "warn_at": _iso(t.warn_at),
+        "level": LEVEL_NAMES[Level(t.level)],
+        "yellow_at": _iso(t.yellow_at),
+        "red_at": _iso(t.red_at),
+        "paused_by": list(t.paused_by or []),
+        "pauses": [{"from": p[0], "to": p[1], "reason": p[2]} for p in t.pauses or []],
+        "extensions": [
+            {
+                "from": e.get("from"),
+                "to": e.get("to"),
+                "at": e.get("at"),
+                "request_id": e.get("request_id"),
+            }
+            for e in t.extensions or []
+        ],
+        "result": t.result,
+        "late_by_s": t.late_by_s,
+        "ended_at": _iso(t.ended_at),
+        "provisional": t.provisional,
+    }
 
 
 def event(ev: CaseEvent) -> dict[str, Any]:

@@ -215,6 +215,8 @@ def actions_for(session: Session, case: Case, actor: Actor) -> list[Action]:
             continue
         if action is Action.PLACE and not case.needs_placement:
             continue
+        if action is Action.RECORD_CALLBACK and not awaits_callback(case):
+            continue
         out.append(action)
     return out
 
@@ -649,9 +651,16 @@ def _urge(_s: Session, case: Case, *_: Any) -> dict[str, Any]:
 CALLBACK_OUTCOMES = ("satisfied", "basically_satisfied")
 
 
+def awaits_callback(case: Case) -> bool:
+    """Whether the case's callback (回访) clock is running (closed, with a caller to call)."""
+    return any(t.is_open and t.stage == "callback" for t in case.timers)
+
+
 def _record_callback(
     _s: Session, case: Case, _actor: Actor, data: dict[str, Any], *_: Any
 ) -> dict[str, Any]:
+    if not awaits_callback(case):
+        raise Conflict(f"case {case.number} has no callback waiting")
     outcome = data.get("satisfaction")
     if outcome == "dissatisfied":
         raise InvalidInput(

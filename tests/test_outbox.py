@@ -32,7 +32,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append({"headers": dict(self.headers), "body": json.loads(body)})
                 self.send_response(receiver.status)
@@ -71,9 +71,15 @@ def one_message(session: Session, world: World, *, when: str = "2026-03-02 10:00
     """An urgent notification to the world's officer; returns its outbox row id."""
     case = new_case(session, world, now=at(when))
     notify(
-        session, calendar(session), [world.users["officer"].id], case_id=case.id, kind="urged",
-        params={"case_number": case.number, "note": "请尽快处理", "by": "值班长"}, urgent=True,
-        cause=f"test:{case.id}", now=at(when),
+        session,
+        calendar(session),
+        [world.users["officer"].id],
+        case_id=case.id,
+        kind="urged",
+        params={"case_number": case.number, "note": "请尽快处理", "by": "值班长"},
+        urgent=True,
+        cause=f"test:{case.id}",
+        now=at(when),
     )
     session.flush()
     return session.scalar(
@@ -117,14 +123,16 @@ def test_failures_retry_with_backoff_then_give_up(
     assert outbox_id in due_deliveries(first_wait + timedelta(seconds=1))
     # Second attempt fails too: the wait doubles.
     db_session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == outbox_id)
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
         .values(next_attempt_at=at("2026-03-02 10:00"))
     )
     assert deliver(outbox_id, now=at("2026-03-02 10:05")) == "retry"
     db_session.refresh(row)
     assert row.attempts == 2
     db_session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == outbox_id)
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
         .values(next_attempt_at=at("2026-03-02 10:00"))
     )
     assert deliver(outbox_id, now=at("2026-03-02 10:10")) == "failed"
@@ -135,7 +143,10 @@ def test_failures_retry_with_backoff_then_give_up(
 
 
 def test_a_claim_is_taken_once_and_a_lapsed_claim_is_handed_over(
-    db_session: Session, world: World, receiver: Receiver, app: Flask,
+    db_session: Session,
+    world: World,
+    receiver: Receiver,
+    app: Flask,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(app.config, "OUTBOX_LEASE_SECONDS", 60)

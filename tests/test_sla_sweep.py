@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch.models import Notification, OutboxMessage, RoleGrant, User
-from dispatch.models.sla import CaseTimer
 from dispatch.sla.queries import overdue
 from dispatch.sla.sweep import sweep
 from tests.test_sla_timers import at, local
@@ -28,8 +27,12 @@ def in_progress(session: Session, world: World, day: str = "2026-03-02"):  # typ
     """A case accepted at 10:30 on ``day``: its handling stage (4 working hours from the 10:00
     dispatch) is due 16:30 and turns yellow at 80 %, 15:42."""
     case = new_case(session, world, now=at(f"{day} 09:00"))
-    for action, when in (("accept_report", "09:00"), ("file", "09:10"), ("dispatch", "10:00"),
-                         ("accept", "10:30")):
+    for action, when in (
+        ("accept_report", "09:00"),
+        ("file", "09:10"),
+        ("dispatch", "10:00"),
+        ("accept", "10:30"),
+    ):
         act(session, world, case, action, now=at(f"{day} {when}"))
     [handle] = [t for t in case.timers if t.stage == "handle"]
     assert (local(handle.warn_at), local(handle.due_at)) == ("03-02 15:42", "03-02 16:30")
@@ -37,27 +40,42 @@ def in_progress(session: Session, world: World, day: str = "2026-03-02"):  # typ
 
 
 def notified(session: Session, case_id: int, kind: str) -> set[int]:
-    return set(session.scalars(
-        select(Notification.user_id).where(Notification.case_id == case_id,
-                                           Notification.kind == kind)
-    ))
+    return set(
+        session.scalars(
+            select(Notification.user_id).where(
+                Notification.case_id == case_id, Notification.kind == kind
+            )
+        )
+    )
 
 
 def owners_of(session: Session, officer_id: int) -> set[int]:
-    return set(session.scalars(
-        select(User.id).join(RoleGrant).where(User.officer_id == officer_id,
-                                              RoleGrant.role == "grid_officer",
-                                              User.is_active.is_(True))
-    ))
+    return set(
+        session.scalars(
+            select(User.id)
+            .join(RoleGrant)
+            .where(
+                User.officer_id == officer_id,
+                RoleGrant.role == "grid_officer",
+                User.is_active.is_(True),
+            )
+        )
+    )
 
 
 def supervisors(session: Session) -> set[int]:
     """City-wide shift supervisors and leaders (the world and the demo people are city-wide)."""
-    return set(session.scalars(
-        select(User.id).join(RoleGrant).where(RoleGrant.role.in_(["shift_supervisor", "leader"]),
-                                              RoleGrant.scope_kind == "city",
-                                              User.is_active.is_(True))
-    ))
+    return set(
+        session.scalars(
+            select(User.id)
+            .join(RoleGrant)
+            .where(
+                RoleGrant.role.in_(["shift_supervisor", "leader"]),
+                RoleGrant.scope_kind == "city",
+                User.is_active.is_(True),
+            )
+        )
+    )
 
 
 def test_yellow_then_red_exactly_once(db_session: Session, world: World) -> None:
@@ -77,8 +95,9 @@ def test_yellow_then_red_exactly_once(db_session: Session, world: World) -> None
     assert notified(db_session, case.id, "red") == owners | supervisors(db_session)
     assert sweep(db_session, now=at("2026-03-03 09:00")).red == 0
     reds = db_session.scalars(
-        select(Notification.user_id).where(Notification.case_id == case.id,
-                                           Notification.kind == "red")
+        select(Notification.user_id).where(
+            Notification.case_id == case.id, Notification.kind == "red"
+        )
     ).all()
     assert len(reds) == len(set(reds))  # one per person
 
@@ -97,8 +116,14 @@ def test_crossing_both_at_once_marks_yellow_silently_and_red_once(
 
 def test_paused_clock_is_not_marked(db_session: Session, world: World) -> None:
     case, handle = in_progress(db_session, world)
-    act(db_session, world, case, "request_extension", now=at("2026-03-02 11:00"),
-        data={"due_at": "2026-03-09T17:00:00+08:00"})
+    act(
+        db_session,
+        world,
+        case,
+        "request_extension",
+        now=at("2026-03-02 11:00"),
+        data={"due_at": "2026-03-09T17:00:00+08:00"},
+    )
     assert handle.state == "paused"
     result = sweep(db_session, now=at("2026-03-05 09:00"))
     assert (result.yellow, result.red) == (0, 0)
@@ -108,16 +133,25 @@ def test_paused_clock_is_not_marked(db_session: Session, world: World) -> None:
 def test_extension_gives_a_new_deadline_new_warnings(db_session: Session, world: World) -> None:
     case, handle = in_progress(db_session, world)
     sweep(db_session, now=at("2026-03-02 16:31"))
-    act(db_session, world, case, "request_extension", now=at("2026-03-02 16:40"),
-        data={"due_at": "2026-03-03T12:00:00+08:00"})
+    act(
+        db_session,
+        world,
+        case,
+        "request_extension",
+        now=at("2026-03-02 16:40"),
+        data={"due_at": "2026-03-03T12:00:00+08:00"},
+    )
     act(db_session, world, case, "approve_extension", now=at("2026-03-02 16:45"))
     assert handle.level == 0 and local(handle.due_at) == "03-03 12:00"
     result = sweep(db_session, now=at("2026-03-03 12:01"))
     assert result.red == 1
-    keys = set(db_session.scalars(
-        select(Notification.dedupe_key).where(Notification.case_id == case.id,
-                                              Notification.kind == "red")
-    ))
+    keys = set(
+        db_session.scalars(
+            select(Notification.dedupe_key).where(
+                Notification.case_id == case.id, Notification.kind == "red"
+            )
+        )
+    )
     assert any(f"timer:{handle.id}:0:" in k for k in keys)
     assert any(f"timer:{handle.id}:1:" in k for k in keys)
 
@@ -142,38 +176,51 @@ def test_overdue_query_lists_the_most_late_first_by_district(
 def test_outbound_messages_wait_for_working_time_unless_urgent(
     db_session: Session, world: World
 ) -> None:
-    case, handle = in_progress(db_session, world)
+    case, _handle = in_progress(db_session, world)
     # The sweep runs late (say the scheduler was down) and finds the crossing at 20:00.
     sweep(db_session, now=at("2026-03-02 20:00"))
     waits = db_session.scalars(
-        select(OutboxMessage.next_attempt_at).join(Notification)
+        select(OutboxMessage.next_attempt_at)
+        .join(Notification)
         .where(Notification.case_id == case.id, Notification.kind == "red")
     ).all()
     assert waits and all(local(w) == "03-03 08:00" for w in waits)
     # Urgent: an urgent case's notifications leave at once, day or night.
     urgent = new_case(db_session, world, now=at("2026-03-02 21:00"))
     act(db_session, world, urgent, "accept_report", now=at("2026-03-02 21:00"))
-    act(db_session, world, urgent, "file", now=at("2026-03-02 21:01"),
-        data={"category_id": world.other_category.id,
-              "filing_condition_id": world.other_condition.id})
+    act(
+        db_session,
+        world,
+        urgent,
+        "file",
+        now=at("2026-03-02 21:01"),
+        data={
+            "category_id": world.other_category.id,
+            "filing_condition_id": world.other_condition.id,
+        },
+    )
     sweep(db_session, now=at("2026-03-02 21:30"))  # dispatch due 21:11: red
     urgent_waits = db_session.scalars(
-        select(OutboxMessage.next_attempt_at).join(Notification)
+        select(OutboxMessage.next_attempt_at)
+        .join(Notification)
         .where(Notification.case_id == urgent.id, Notification.kind == "red")
     ).all()
     assert urgent_waits and all(local(w) == "03-02 21:30" for w in urgent_waits)
     # Red before anyone owns it: the dispatch desk and the supervisors hear of it.
-    dispatchers = set(db_session.scalars(
-        select(User.id).join(RoleGrant).where(RoleGrant.role == "dispatcher",
-                                              RoleGrant.scope_kind == "city")
-    ))
+    dispatchers = set(
+        db_session.scalars(
+            select(User.id)
+            .join(RoleGrant)
+            .where(RoleGrant.role == "dispatcher", RoleGrant.scope_kind == "city")
+        )
+    )
     assert dispatchers <= notified(db_session, urgent.id, "red")
 
 
 def test_the_inbox_shows_messages_at_once_even_in_quiet_hours(
     db_session: Session, world: World
 ) -> None:
-    case, _ = in_progress(db_session, world)
+    _case, _ = in_progress(db_session, world)
     sweep(db_session, now=at("2026-03-02 22:00"))
     officer_user = world.users["officer"]
     from dispatch.notifications import unread_count

@@ -168,14 +168,16 @@ FLOWS: list[tuple[str, list[tuple[str, str, dict[str, Any]]], dict[tuple[str, in
 ]
 
 
-@pytest.mark.parametrize(("steps", "expected"), [(s, e) for _, s, e in FLOWS],
-                         ids=[name for name, _, _ in FLOWS])
+@pytest.mark.parametrize(
+    ("steps", "expected"), [(s, e) for _, s, e in FLOWS], ids=[name for name, _, _ in FLOWS]
+)
 def test_stage_timers(db_session: Session, world: World, steps, expected) -> None:  # type: ignore[no-untyped-def]
     case = run(db_session, world, steps)
     for (stage, rnd), (state, due, result, late_min) in expected.items():
         [timer] = [t for t in timers(case, stage) if t.round == rnd]
         assert (timer.state, local(timer.due_at), timer.result) == (state, due, result), (
-            stage, rnd
+            stage,
+            rnd,
         )
         if late_min is not None:
             assert timer.late_by_s == pytest.approx(late_min * 60)
@@ -187,14 +189,24 @@ def test_stage_timers(db_session: Session, world: World, steps, expected) -> Non
 def test_extension_pauses_while_waiting_then_sets_the_new_due_time(
     db_session: Session, world: World
 ) -> None:
-    case = run(db_session, world, [
-        ("accept_report", "2026-03-02 09:00", {}),
-        ("file", "2026-03-02 09:00", {}),
-        ("dispatch", "2026-03-02 09:00", {}),
-        ("accept", "2026-03-02 09:00", {}),
-    ])
-    act(db_session, world, case, "request_extension", now=at("2026-03-02 10:00"),
-        data={"due_at": "2026-03-05T17:00:00+08:00"})
+    case = run(
+        db_session,
+        world,
+        [
+            ("accept_report", "2026-03-02 09:00", {}),
+            ("file", "2026-03-02 09:00", {}),
+            ("dispatch", "2026-03-02 09:00", {}),
+            ("accept", "2026-03-02 09:00", {}),
+        ],
+    )
+    act(
+        db_session,
+        world,
+        case,
+        "request_extension",
+        now=at("2026-03-02 10:00"),
+        data={"due_at": "2026-03-05T17:00:00+08:00"},
+    )
     [handle] = timers(case, "handle")
     assert handle.state == "paused" and handle.paused_by == ["request:extension"]
     assert handle.used_s == pytest.approx(3600)
@@ -209,14 +221,18 @@ def test_extension_pauses_while_waiting_then_sets_the_new_due_time(
 def test_rejected_extension_resumes_with_the_time_it_waited_added(
     db_session: Session, world: World
 ) -> None:
-    case = run(db_session, world, [
-        ("accept_report", "2026-03-02 09:00", {}),
-        ("file", "2026-03-02 09:00", {}),
-        ("dispatch", "2026-03-02 09:00", {}),
-        ("accept", "2026-03-02 09:00", {}),
-        ("request_extension", "2026-03-02 10:00", {"due_at": "2026-03-09T17:00:00+08:00"}),
-        ("reject_extension", "2026-03-02 15:30", {}),
-    ])
+    case = run(
+        db_session,
+        world,
+        [
+            ("accept_report", "2026-03-02 09:00", {}),
+            ("file", "2026-03-02 09:00", {}),
+            ("dispatch", "2026-03-02 09:00", {}),
+            ("accept", "2026-03-02 09:00", {}),
+            ("request_extension", "2026-03-02 10:00", {"due_at": "2026-03-09T17:00:00+08:00"}),
+            ("reject_extension", "2026-03-02 15:30", {}),
+        ],
+    )
     [handle] = timers(case, "handle")
     # 1 h used before the request, 3 h left from 15:30: 15:30-17:30, then 08:00-09:00.
     assert handle.state == "running" and local(handle.due_at) == "03-03 09:00"
@@ -244,10 +260,14 @@ def test_policy_edit_applies_to_new_stages_only(db_session: Session, world: Worl
 
 
 def test_frozen_result_never_changes(db_session: Session, world: World) -> None:
-    case = run(db_session, world, [
-        ("accept_report", "2026-03-02 09:00", {}),
-        ("file", "2026-03-02 10:00", {}),
-    ])
+    case = run(
+        db_session,
+        world,
+        [
+            ("accept_report", "2026-03-02 09:00", {}),
+            ("file", "2026-03-02 10:00", {}),
+        ],
+    )
     [file_timer] = timers(case, "file")
     frozen = (file_timer.result, file_timer.late_by_s, file_timer.ended_at, file_timer.due_at)
     assert frozen[0] == "late"
@@ -265,9 +285,17 @@ def test_frozen_result_never_changes(db_session: Session, world: World) -> None:
 def test_urgent_cases_use_natural_hours_at_night(db_session: Session, world: World) -> None:
     case = new_case(db_session, world, now=at("2026-03-02 22:00"))
     act(db_session, world, case, "accept_report", now=at("2026-03-02 22:00"))
-    act(db_session, world, case, "file", now=at("2026-03-02 22:05"),
-        data={"category_id": world.other_category.id,
-              "filing_condition_id": world.other_condition.id})
+    act(
+        db_session,
+        world,
+        case,
+        "file",
+        now=at("2026-03-02 22:05"),
+        data={
+            "category_id": world.other_category.id,
+            "filing_condition_id": world.other_condition.id,
+        },
+    )
     assert case.urgency == "urgent"
     [dispatch_timer] = timers(case, "dispatch")
     # Urgent dispatch: 10 natural minutes, even at night.
@@ -284,10 +312,14 @@ def test_deadline_in_an_unknown_year_is_provisional(db_session: Session, world: 
 
 
 def test_timers_are_on_the_event_log(db_session: Session, world: World) -> None:
-    case = run(db_session, world, [
-        ("accept_report", "2026-03-02 09:00", {}),
-        ("file", "2026-03-02 10:00", {}),
-    ])
+    case = run(
+        db_session,
+        world,
+        [
+            ("accept_report", "2026-03-02 09:00", {}),
+            ("file", "2026-03-02 10:00", {}),
+        ],
+    )
     from tests.workflow_helpers import events_of
 
     last = events_of(db_session, case)[-1]
@@ -296,10 +328,58 @@ def test_timers_are_on_the_event_log(db_session: Session, world: World) -> None:
 
 def test_no_callback_clock_without_a_phone(db_session: Session, world: World) -> None:
     case = new_case(db_session, world, phone="", name="", now=at("2026-03-02 09:00"))
-    for action in ("accept_report", "file", "dispatch", "accept", "report_done", "check_pass",
-                   "close"):
+    for action in (
+        "accept_report",
+        "file",
+        "dispatch",
+        "accept",
+        "report_done",
+        "check_pass",
+        "close",
+    ):
         act(db_session, world, case, action, now=at("2026-03-02 09:30"))
     assert timers(case, "callback") == []
-    assert db_session.scalars(
-        select(CaseTimer).where(CaseTimer.case_id == case.id, CaseTimer.state.in_(["running"]))
-    ).all() == []
+    assert (
+        db_session.scalars(
+            select(CaseTimer).where(CaseTimer.case_id == case.id, CaseTimer.state.in_(["running"]))
+        ).all()
+        == []
+    )
+
+
+def test_a_stage_ending_while_its_clock_stands_still_is_judged_by_its_budget(
+    db_session: Session, world: World
+) -> None:
+    steps = [
+        ("accept_report", "2026-03-02 09:00", {}),
+        ("file", "2026-03-02 09:00", {}),
+        ("dispatch", "2026-03-02 09:00", {}),
+        ("accept", "2026-03-02 09:00", {}),
+    ]
+    ask = {"due_at": "2026-03-09T17:00:00+08:00"}
+    # Asked for more time after 1 of its 4 working hours, then finished while waiting: on time,
+    # though the stale due time (14:30) is long past when the work is reported done.
+    early = run(
+        db_session,
+        world,
+        [
+            *steps,
+            ("request_extension", "2026-03-02 10:00", ask),
+            ("report_done", "2026-03-03 16:00", {}),
+        ],
+    )
+    [handle] = timers(early, "handle")
+    assert (handle.result, handle.late_by_s) == ("on_time", 0.0)
+    # Already 1 working hour over (due 14:30, asked at 16:30), then done while waiting: late by
+    # the working hour it overran, not by the day the request waited.
+    late = run(
+        db_session,
+        world,
+        [
+            *steps,
+            ("request_extension", "2026-03-02 16:30", ask),
+            ("report_done", "2026-03-04 09:00", {}),
+        ],
+    )
+    [handle] = timers(late, "handle")
+    assert handle.result == "late" and handle.late_by_s == pytest.approx(3600)

@@ -61,12 +61,23 @@ def pump() -> int:
 @in_app
 def sweep() -> dict[str, Any]:
     """The SLA sweep: mark timers crossing yellow and red, once each, with their notifications."""
-    from core.db import database
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from core.db import database, is_lock_race
     from dispatch.sla.sweep import sweep as run_sweep
 
-    with database().new_session() as sess:
-        result = run_sweep(sess)
-        sess.commit()
+    for attempt in range(5):
+        try:
+            with database().new_session() as sess:
+                result = run_sweep(sess)
+                sess.commit()
+            break
+        except OperationalError as exc:  # SQLite: a request wrote first; sweep again
+            if not is_lock_race(exc) or attempt == 4:
+                raise
+            time.sleep(0.05 * 2**attempt)
     if result.yellow or result.red:
         log.info("sweep: %s", result)
     return result.as_dict()

@@ -172,7 +172,8 @@ class CaseTimer(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     #: Frozen when the stage ends: ``on_time`` or ``late`` (NULL while open or when cancelled).
     result: Mapped[str | None] = mapped_column(String(8), nullable=True)
-    #: Clock seconds past the due time at the end (0 when on time).
+    #: How late the stage ended: natural seconds past the due time (0 when on time); for a
+    #: stage that ended while its clock stood still, the clock seconds it overran its budget.
     late_by_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     end_reason: Mapped[str] = mapped_column(String(32), default="")
 

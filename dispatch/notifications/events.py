@@ -88,6 +88,9 @@ def notify_action(
         kind = "urged"
         stage = _open_stage(case)
         users = recipients.for_stage(ref, stage) if stage else recipients.owners(ref)
+        if not users:  # no clock and no owner (just reported): the desk that has it now
+            desk = Role.OPERATOR if case.state == "reported" else Role.SHIFT_SUPERVISOR
+            users = recipients.in_scope(ref, (desk,))
         params.update(note=note, by=actor.label, stage=str(stage) if stage else "")
     elif action in _REQUEST_ACTIONS:
         kind = "approval_waiting"

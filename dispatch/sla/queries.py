@@ -52,8 +52,16 @@ def overdue(
     c = Case.__table__
     query = (
         select(
-            c.c.id, c.c.number, c.c.state, c.c.district_code, c.c.grid_code,
-            c.c.owner_officer_id, c.c.owner_department_id, t.c.stage, t.c.round, t.c.due_at,
+            c.c.id,
+            c.c.number,
+            c.c.state,
+            c.c.district_code,
+            c.c.grid_code,
+            c.c.owner_officer_id,
+            c.c.owner_department_id,
+            t.c.stage,
+            t.c.round,
+            t.c.due_at,
         )
         .select_from(t.join(c, c.c.id == t.c.case_id))
         # Matches the partial index ix_case_timer_open_due (state IN running/paused), due order.
@@ -76,6 +84,4 @@ def overdue(
     if scope is not None:
         query = query.where(scope)
     rows = session.execute(query)
-    return [
-        OverdueRow(*row, late_by_s=(now - row.due_at).total_seconds()) for row in rows
-    ]
+    return [OverdueRow(*row, late_by_s=(now - row.due_at).total_seconds()) for row in rows]

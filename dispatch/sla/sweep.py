@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core.types import UTCDateTime, utcnow
+from core.types import utcnow
 from dispatch.models import Case
 from dispatch.models.sla import CaseTimer, Level, Stage, TimerState
 from dispatch.notifications import Message, write_messages

@@ -247,11 +247,17 @@ def extend(
     warn_left = timer.budget_s * timer.warn_share - used
     timer.warn_at = clock_add(cal, now, warn_left, timer.clock_type) if warn_left > 0 else now
     timer.provisional = cal.assumed(now, new_due)
+    entry = {
+        "request_id": request_id,
+        "from": _iso(old_due),
+        "to": _iso(new_due),
+        "at": _iso(now),
+        "level_before": timer.level,
+    }
+    # The new deadline's warnings start afresh (the old ones stay on record in ``extensions``).
     timer.level = Level.NONE
-    timer.extensions = [
-        *timer.extensions,
-        {"request_id": request_id, "from": _iso(old_due), "to": _iso(new_due), "at": _iso(now)},
-    ]
+    timer.yellow_at = timer.red_at = None
+    timer.extensions = [*timer.extensions, entry]
 
 
 def end(
@@ -274,10 +280,15 @@ def end(
         timer.late_by_s = None
         return
     timer.state = TimerState.MET
-    # A running clock is judged by the instant; a stopped one (ended while paused) by its budget.
-    late = now > timer.due_at if running else timer.used_s > timer.budget_s
+    # A running clock is judged by the instant (late by natural seconds past the due time); a
+    # stopped one (ended while paused, its due time stale) by its budget, late by the overrun.
+    if running:
+        late = now > timer.due_at
+        timer.late_by_s = (now - timer.due_at).total_seconds() if late else 0.0
+    else:
+        late = timer.used_s > timer.budget_s
+        timer.late_by_s = timer.used_s - timer.budget_s if late else 0.0
     timer.result = "late" if late else "on_time"
-    timer.late_by_s = max((now - timer.due_at).total_seconds(), 0.0) if late else 0.0
 
 
 # ---------------------------------------------------------------------------- the workflow hook
@@ -330,7 +341,8 @@ def on_transition(
         ended[stage] = timer.result or "cancelled"
     open_stages = {Stage(t.stage) for t in case.timers if t.is_open}
     for stage in STATE_STAGES.get(to_state, ()):
-        if stage in entering and stage not in open_stages:
+        # A stage this action ended or cancelled does not start again in the same breath.
+        if stage in entering and stage not in open_stages and stage not in forced | cancel:
             start_timer(session, cal, case, stage, now)
             started.append(str(stage))
     reasons = _pause_reasons(case, to_state)

@@ -204,6 +204,8 @@
         return { due_at: form.elements.due_at.value };
       case "merge":
         return { duplicate_of: form.elements.duplicate_of.value.trim() };
+      case "callback":
+        return { satisfaction: form.querySelector(".satisfaction-select").value };
       case "place":
         return {
           lng: parseFloat(form.querySelector(".place-lng").value),
