@@ -257,6 +257,11 @@ SCHEMAS: dict[str, Any] = {
                     "location": {"type": ["object", "null"]},
                     "placement_distance_m": {"type": ["number", "null"]},
                     "boundary_set_version": {"type": ["integer", "null"]},
+                    "check_code": {
+                        "type": "string",
+                        "description": "Given to the reporter with the number: the two open "
+                        "the public progress look-up.",
+                    },
                 },
             },
         ]

@@ -66,6 +66,8 @@ def case_created(case: Case, user: User | None) -> dict[str, Any]:
             "location": _location(case),
             "placement_distance_m": case.placement_distance_m,
             "boundary_set_version": case.boundary_set_version,
+            # Read to the caller with the number: together they open the public look-up.
+            "check_code": case.check_code,
         }
     )
     return body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,15 @@ class Placement(enum.StrEnum):
     PENDING = "pending"  #: awaiting manual placement (no usable location)
 
 
+#: Letters and digits nobody confuses on a phone line or a receipt (no 0/O, 1/I/L).
+CHECK_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def new_check_code(length: int = 6) -> str:
+    """A random code for the public look-up (31^6 ≈ 890 million values)."""
+    return "".join(secrets.choice(CHECK_CODE_ALPHABET) for _ in range(length))
+
+
 def _in(column: str, values: Any) -> str:
     return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
@@ -114,6 +124,9 @@ class Case(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     #: A client-generated key: any number of retries of one submission create one case.
     idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True, nullable=True)
+    #: Given to the reporter with the number: number + code open the public progress look-up, so
+    #: case numbers (which are sequential) cannot be enumerated.
+    check_code: Mapped[str] = mapped_column(String(8), default=new_check_code)
 
     reporter_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("app_user.id", ondelete="SET NULL"), nullable=True
