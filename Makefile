@@ -59,6 +59,7 @@ bench: setup  ## Benchmarks; results in bench/results/*.json (see bench/README.m
 	$(BIN)/python -m bench.locate_bench
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.intake_bench
+	$(BIN)/python -m bench.sla_bench
 
 clean-db:
 	rm -f instance/dispatch.sqlite3*

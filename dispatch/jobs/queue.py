@@ -70,15 +70,17 @@ def enqueue_many(
     job_ids: list[str | None] | None = None,
     queue: str = "default",
     delay: timedelta | None = None,
+    timeout: int | None = None,
 ) -> bool:
-    """Enqueue ``func`` once per argument tuple (one Redis round trip for the lot)."""
+    """Enqueue ``func`` once per argument tuple (one Redis round trip for the lot);
+    ``timeout``: seconds after which RQ stops the job."""
     if not arg_lists:
         return True
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     job_ids = job_ids or [None] * len(arg_lists)
     conn = redis_connection(app)
     if conn is not None:
-        return _enqueue_rq(app, func, arg_lists, job_ids, queue, delay)
+        return _enqueue_rq(app, func, arg_lists, job_ids, queue, delay, timeout)
     runner: LocalRunner | None = app.extensions.get("job_runner")
     if runner is not None and runner.is_alive():
         for args in arg_lists:
@@ -101,6 +103,7 @@ def _enqueue_rq(
     job_ids: list[str | None],
     queue: str,
     delay: timedelta | None,
+    timeout: int | None,
 ) -> bool:
     from redis.exceptions import RedisError
     from rq import Retry
@@ -110,10 +113,25 @@ def _enqueue_rq(
         retry = Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
         if delay is not None:
             for args, job_id in zip(arg_lists, job_ids, strict=True):
-                q.enqueue_in(delay, func, *args, job_id=job_id, retry=retry, failure_ttl=7 * 86400)
+                q.enqueue_in(
+                    delay,
+                    func,
+                    *args,
+                    job_id=job_id,
+                    retry=retry,
+                    failure_ttl=7 * 86400,
+                    job_timeout=timeout,
+                )
             return True
         datas = [
-            q.prepare_data(func, args=args, job_id=job_id, retry=retry, failure_ttl=7 * 86400)
+            q.prepare_data(
+                func,
+                args=args,
+                job_id=job_id,
+                retry=retry,
+                failure_ttl=7 * 86400,
+                timeout=timeout,
+            )
             for args, job_id in zip(arg_lists, job_ids, strict=True)
         ]
         with q.connection.pipeline() as pipe:

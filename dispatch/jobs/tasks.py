@@ -71,8 +71,7 @@ def sweep() -> dict[str, Any]:
     for attempt in range(5):
         try:
             with database().new_session() as sess:
-                result = run_sweep(sess)
-                sess.commit()
+                result = run_sweep(sess, commit=True)
             break
         except OperationalError as exc:  # SQLite: a request wrote first; sweep again
             if not is_lock_race(exc) or attempt == 4:
@@ -95,11 +94,3 @@ def check_calendar() -> str | None:
     if message:
         logging.getLogger("dispatch.sla.calendar").warning("%s", message)
     return message
-
-
-@in_app
-def auto_dispatch(case_id: int) -> bool:
-    """Dispatch a case to its proposed owner (see ``dispatch.jobs.auto_dispatch``)."""
-    from dispatch.jobs import auto_dispatch as run
-
-    return run(case_id)

@@ -9,6 +9,7 @@ urgent wait for working time (the inbox shows them at once).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,6 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -71,44 +71,104 @@ def write_messages(
     ]
     if not rows:
         return []
-    dialect = session.get_bind().dialect.name
-    ins = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = Notification.__table__
     conn = session.connection()
-    stmt = (
-        ins(table)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(table.c.id, table.c.urgent)
-    )
-    created = conn.execute(stmt, rows).all()
+    postgres = conn.dialect.name == "postgresql"
+    created = _insert_inbox_pg(conn, rows, now) if postgres else _insert_inbox(conn, rows)
     if not created:
         return []
     quiet_until = now if cal.is_working_time(now) else cal.next_working_instant(now)
     outbox = [
+        (nid, channel, now if urgent else quiet_until)
+        for nid, urgent in created
+        for channel in channels_enabled()
+    ]
+    if outbox:
+        written = (
+            _insert_outbox_pg(conn, outbox, now) if postgres else _insert_outbox(conn, outbox, now)
+        )
+        # Ask for delivery once the change is committed (a rollback sends nothing).
+        due_ids = [oid for oid, next_at in written if next_at <= now]
+        if due_ids:
+            from dispatch.jobs import enqueue_deliveries
+
+            after_commit(session, lambda: enqueue_deliveries(due_ids))
+    return [nid for nid, _urgent in created]
+
+
+# Inserts, portable (executemany) and PostgreSQL (one statement over arrays: the sweep can write
+# tens of thousands at a deadline minute, and psycopg re-parses long multi-VALUES batches).
+_INBOX_PG = """
+INSERT INTO notification (user_id, case_id, kind, params, urgent, dedupe_key, created_at)
+SELECT u, c, k, p::json, g, d, %(now)s
+FROM unnest(%(u)s::integer[], %(c)s::integer[], %(k)s::varchar[], %(p)s::text[],
+            %(g)s::boolean[], %(d)s::varchar[]) AS x(u, c, k, p, g, d)
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id, urgent"""
+
+_OUTBOX_PG = """
+INSERT INTO outbox_message (notification_id, channel, state, attempts, next_attempt_at,
+                            created_at, claimed_by, last_error)
+SELECT n, ch, 'pending', 0, nx, %(now)s, '', ''
+FROM unnest(%(n)s::integer[], %(ch)s::varchar[], %(nx)s::timestamptz[]) AS x(n, ch, nx)
+RETURNING id, next_attempt_at"""
+
+
+def _insert_inbox(conn: Any, rows: list[dict[str, Any]]) -> list[tuple[int, bool]]:
+    table = Notification.__table__
+    stmt = (
+        sqlite_insert(table)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id, table.c.urgent)
+    )
+    return [(nid, urgent) for nid, urgent in conn.execute(stmt, rows)]
+
+
+def _insert_inbox_pg(
+    conn: Any, rows: list[dict[str, Any]], now: datetime
+) -> list[tuple[int, bool]]:
+    params = {
+        "now": now,
+        "u": [r["user_id"] for r in rows],
+        "c": [r["case_id"] for r in rows],
+        "k": [r["kind"] for r in rows],
+        "p": [json.dumps(r["params"], ensure_ascii=False) for r in rows],
+        "g": [r["urgent"] for r in rows],
+        "d": [r["dedupe_key"] for r in rows],
+    }
+    return [(nid, urgent) for nid, urgent in conn.exec_driver_sql(_INBOX_PG, params)]
+
+
+def _insert_outbox(
+    conn: Any, outbox: list[tuple[int, str, datetime]], now: datetime
+) -> list[tuple[int, datetime]]:
+    table = OutboxMessage.__table__
+    stmt = insert(table).returning(table.c.id, table.c.next_attempt_at)
+    rows = [
         {
             "notification_id": nid,
             "channel": channel,
             "state": "pending",
             "attempts": 0,
-            "next_attempt_at": now if urgent else quiet_until,
+            "next_attempt_at": next_at,
             "created_at": now,
             "claimed_by": "",
             "last_error": "",
         }
-        for nid, urgent in created
-        for channel in channels_enabled()
+        for nid, channel, next_at in outbox
     ]
-    if not outbox:
-        return [nid for nid, _urgent in created]
-    otable = OutboxMessage.__table__
-    ids = conn.execute(insert(otable).returning(otable.c.id), outbox).scalars().all()
-    # Ask for delivery once the change is committed (a rollback sends nothing).
-    due_ids = [i for i, row in zip(ids, outbox, strict=True) if row["next_attempt_at"] <= now]
-    if due_ids:
-        from dispatch.jobs import enqueue_deliveries
+    return [(oid, next_at) for oid, next_at in conn.execute(stmt, rows)]
 
-        after_commit(session, lambda: enqueue_deliveries(due_ids))
-    return [nid for nid, _urgent in created]
+
+def _insert_outbox_pg(
+    conn: Any, outbox: list[tuple[int, str, datetime]], now: datetime
+) -> list[tuple[int, datetime]]:
+    params = {
+        "now": now,
+        "n": [o[0] for o in outbox],
+        "ch": [o[1] for o in outbox],
+        "nx": [o[2] for o in outbox],
+    }
+    return [(oid, next_at) for oid, next_at in conn.exec_driver_sql(_OUTBOX_PG, params)]
 
 
 def notify(

@@ -84,7 +84,9 @@ class WebhookChannel:
     def __init__(self, config: dict[str, Any]) -> None:
         self.url = config.get("NOTIFY_WEBHOOK_URL") or ""
         self.secret = (config.get("NOTIFY_WEBHOOK_SECRET") or "").encode()
-        self.timeout = float(config.get("NOTIFY_WEBHOOK_TIMEOUT", 10.0))
+        # Well inside the delivery's claim, so a slow gateway cannot outlast it.
+        lease = float(config.get("OUTBOX_LEASE_SECONDS", 120.0))
+        self.timeout = min(float(config.get("NOTIFY_WEBHOOK_TIMEOUT", 10.0)), lease / 3)
 
     def send(self, message: Outbound) -> None:
         if not self.url:

@@ -114,11 +114,12 @@ def deliver(outbox_id: int, now: datetime | None = None) -> str:
     now = now or utcnow()
     if not claim(outbox_id, now):
         return "skip"
-    channel_name, outbound = _outbound(outbox_id)
     table = OutboxMessage.__table__
+    channel_name = "?"
     try:
+        channel_name, outbound = _outbound(outbox_id)
         channel(channel_name).send(outbound)
-    except Exception as exc:  # any failure of the channel is retried, never lost
+    except Exception as exc:  # any failure (rendering, the channel) is retried, never lost
         with _tx() as conn:
             attempts = conn.execute(
                 select(table.c.attempts).where(table.c.id == outbox_id)
@@ -141,7 +142,8 @@ def deliver(outbox_id: int, now: datetime | None = None) -> str:
             return "failed"
         from dispatch.jobs import enqueue_deliveries
 
-        enqueue_deliveries([outbox_id], delay=backoff(attempts))
+        # Its own job id: the id of this (finishing) job stays taken for a while in RQ.
+        enqueue_deliveries([outbox_id], delay=backoff(attempts), attempt=attempts)
         return "retry"
     with _tx() as conn:
         conn.execute(
@@ -177,6 +179,6 @@ def pump(now: datetime | None = None) -> int:
     from dispatch.jobs import enqueue_deliveries
 
     ids = due_deliveries(now or utcnow())
-    if ids:
-        enqueue_deliveries(ids)
-    return len(ids)
+    if ids and enqueue_deliveries(ids):
+        return len(ids)
+    return 0

@@ -64,7 +64,13 @@ def _mark(session: Session, level: Level, now: datetime, batch: int) -> list[Any
         update(t)
         .where(t.c.id.in_(candidates), *cond)  # re-checked: a concurrent sweep may have won
         .values(**values)
-        .returning(t.c.id, t.c.case_id, t.c.stage, t.c.due_at, t.c.extensions)
+        .returning(
+            t.c.id,
+            t.c.case_id,
+            t.c.stage,
+            t.c.due_at,
+            func.json_array_length(t.c.extensions).label("extensions"),
+        )
         .execution_options(synchronize_session=False)
     )
     rows = list(session.connection().execute(stmt))
@@ -92,8 +98,16 @@ def _case_refs(session: Session, case_ids: set[int]) -> dict[int, CaseRef]:
     return {row.id: CaseRef(*row) for row in rows}
 
 
-def sweep(session: Session, now: datetime | None = None, batch: int = 5000) -> SweepResult:
-    """Mark every crossing up to ``now`` and record its notifications; the caller commits."""
+def sweep(
+    session: Session, now: datetime | None = None, *, batch: int = 1000, commit: bool = False
+) -> SweepResult:
+    """Mark every crossing up to ``now`` and record its notifications.
+
+    ``commit``: commit each batch (marks + their notifications together), so a deadline minute
+    with thousands of crossings never holds thousands of row locks for long; otherwise the
+    caller commits once. Either way a crash leaves nothing half-done: a batch's marks and its
+    notifications are one transaction, and the next sweep picks up what is left.
+    """
     started = time.perf_counter()
     now = (now or utcnow()).astimezone(UTC)
     cal = calendar(session)
@@ -115,7 +129,7 @@ def sweep(session: Session, now: datetime | None = None, batch: int = 5000) -> S
                 users = recipients.for_stage(case, stage)
                 if level is Level.RED:
                     users |= recipients.supervisors(case)
-                epoch = len(row.extensions or [])
+                epoch = row.extensions or 0
                 params = {
                     "case_number": case.number,
                     "stage": row.stage,
@@ -137,6 +151,8 @@ def sweep(session: Session, now: datetime | None = None, batch: int = 5000) -> S
                 result.yellow += len(rows)
             else:
                 result.red += len(rows)
+            if commit:
+                session.commit()
             if len(rows) < batch:
                 break
     result.seconds = round(time.perf_counter() - started, 4)
