@@ -245,6 +245,9 @@ def create_case(
         return existing, False
     # The row is written: make this object its persistent instance without reading it back.
     case.id, case.number = inserted
+    for key, value in row.items():  # every column loaded: nothing to read back on first use
+        if key != "number":
+            setattr(case, key, value)
     make_transient_to_detached(case)
     session.add(case)
     return case, True
