@@ -562,6 +562,9 @@ def test_two_sweeps_at_once_mark_and_notify_each_crossing_once(h: Harness) -> No
         NOTIFY_CHANNELS=["log"],
         NOTIFY_WEBHOOK_URL="",
         CALENDAR_CHECK_SECONDS=0.0,
+        # One message per red stage for the supervisors too (no digest): how two concurrent
+        # sweeps split the batches must not change what is written.
+        SLA_SUPERVISOR_DIGEST_OVER=10_000,
     )
     with app.app_context():
         sess, world = committed_world(app, "j3", "06983")

@@ -226,3 +226,25 @@ def test_the_inbox_shows_messages_at_once_even_in_quiet_hours(
     from dispatch.notifications import unread_count
 
     assert unread_count(db_session, officer_user.id) >= 1
+
+
+def test_supervisors_get_one_digest_when_many_stages_go_red_at_once(
+    db_session: Session, world: World
+) -> None:
+    cases = [in_progress(db_session, world)[0] for _ in range(7)]
+    result = sweep(db_session, now=at("2026-03-02 16:31"))
+    assert result.red == 7
+    bosses = supervisors(db_session)
+    owners = owners_of(db_session, cases[0].owner_officer_id)
+    for case in cases:  # the owner still hears of each case
+        assert notified(db_session, case.id, "red") == owners
+    digests = db_session.scalars(
+        select(Notification).where(Notification.kind == "red_digest")
+    ).all()
+    assert {d.user_id for d in digests} == bosses and len(digests) == len(bosses)
+    assert all(d.params["count"] == 7 for d in digests)
+    assert sorted(digests[0].params["cases"]) == sorted(c.number for c in cases)
+    from dispatch.notifications.render import render
+
+    title, body = render("red_digest", digests[0].params)
+    assert "7" in title and cases[0].number in body

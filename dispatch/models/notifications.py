@@ -33,6 +33,7 @@ class NotificationKind(enum.StrEnum):
     DISPATCHED = "dispatched"  #: a case was dispatched to you
     YELLOW = "yellow"  #: a stage used its warning share
     RED = "red"  #: a stage is past due
+    RED_DIGEST = "red_digest"  #: many stages past due at once (for the supervisors above)
     URGED = "urged"  #: a supervisor urged (督办) the case
     REWORK = "rework"  #: the check failed: the case is back with you
     APPROVAL_WAITING = "approval_waiting"  #: a request waits for your decision

@@ -53,6 +53,11 @@ def render(kind: str, params: dict[str, Any]) -> tuple[str, str]:
         return _("Case %(n)s: %(stage)s overdue", n=number, stage=stage), _(
             "Was due at %(due)s.", due=due
         )
+    if kind == "red_digest":
+        cases = params.get("cases") or []
+        more = int(params.get("count", len(cases))) - len(cases)
+        listed = "、".join(cases) + (_(" and %(n)d more", n=more) if more > 0 else "")
+        return _("%(n)d cases went overdue", n=int(params.get("count", len(cases)))), listed
     if kind == "urged":
         return _("Case %(n)s urged by %(who)s", n=number, who=params.get("by", "")), note
     if kind == "rework":
