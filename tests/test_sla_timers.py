@@ -383,3 +383,30 @@ def test_a_stage_ending_while_its_clock_stands_still_is_judged_by_its_budget(
     )
     [handle] = timers(late, "handle")
     assert handle.result == "late" and handle.late_by_s == pytest.approx(3600)
+
+
+def test_policy_commands_show_and_edit_the_stage_limits(runner, db_session: Session) -> None:  # type: ignore[no-untyped-def]
+    shown = runner.invoke(args=["sla", "policy", "show"])
+    assert shown.exit_code == 0 and "dispatch  normal  0.5 working_hours" in shown.output
+    edited = runner.invoke(
+        args=[
+            "sla",
+            "policy",
+            "set",
+            "dispatch",
+            "normal",
+            "1",
+            "working_hours",
+            "--warn-share",
+            "0.5",
+        ]
+    )
+    assert edited.exit_code == 0, edited.output
+    row = db_session.scalar(
+        select(SlaPolicy).where(SlaPolicy.stage == "dispatch", SlaPolicy.urgency == "normal")
+    )
+    assert (row.limit_value, row.warn_share) == (1.0, 0.5)
+    refused = runner.invoke(
+        args=["sla", "policy", "set", "dispatch", "normal", "-1", "natural_hours"]
+    )
+    assert refused.exit_code != 0

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from core.db import database
 from dispatch.access import today
 from dispatch.models.calendar import MAKEUP_WEEKDAY
+from dispatch.models.sla import Stage
 from dispatch.sla import calendar_store as store
 from dispatch.sla.calendar import DayKind
 
@@ -119,3 +120,62 @@ def check_command() -> None:
         click.echo(message, err=True)
         raise SystemExit(1)
     click.echo(f"Calendar OK. {line}")
+
+
+# ---------------------------------------------------------------------------- stage limits
+@sla_cli.group("policy")
+def policy_group() -> None:
+    """The process limits of the stages (verify, file, dispatch, accept, check, close, callback).
+
+    Handling limits come from the filing conditions. An edit applies to stages that start
+    afterwards; running and finished stages keep the limit they started with.
+    """
+
+
+@policy_group.command("show")
+def policy_show_command() -> None:
+    """Every stage's limit, clock and warning share, normal and urgent."""
+    from sqlalchemy import select
+
+    from dispatch.models.sla import SlaPolicy
+
+    with database().new_session() as sess:
+        rows = sess.scalars(select(SlaPolicy).order_by(SlaPolicy.stage, SlaPolicy.urgency))
+        for row in rows:
+            click.echo(
+                f"{row.stage:<9} {row.urgency:<7} {row.limit_value:g} {row.clock_type:<14}"
+                f" warn at {row.warn_share:.0%}"
+            )
+
+
+@policy_group.command("set")
+@click.argument("stage", type=click.Choice([s.value for s in Stage]))
+@click.argument("urgency", type=click.Choice(["normal", "urgent"]))
+@click.argument("limit", type=click.FloatRange(min=0, min_open=True))
+@click.argument("clock", type=click.Choice(["natural_hours", "working_hours", "working_days"]))
+@click.option("--warn-share", type=click.FloatRange(0, 1, min_open=True, max_open=True))
+def policy_set_command(
+    stage: str, urgency: str, limit: float, clock: str, warn_share: float | None
+) -> None:
+    """Set STAGE's LIMIT in CLOCK units for URGENCY (new stages only)."""
+    from sqlalchemy import select
+
+    from core.types import utcnow
+    from dispatch.models.sla import SlaPolicy
+
+    with database().new_session() as sess:
+        row = sess.scalar(
+            select(SlaPolicy).where(SlaPolicy.stage == stage, SlaPolicy.urgency == urgency)
+        )
+        if row is None:
+            row = SlaPolicy(stage=stage, urgency=urgency, warn_share=0.8)
+            sess.add(row)
+        row.limit_value, row.clock_type = limit, clock
+        if warn_share is not None:
+            row.warn_share = warn_share
+        row.updated_at = utcnow()
+        sess.commit()
+        click.echo(
+            f"{stage} ({urgency}): {limit:g} {clock}, warn at {row.warn_share:.0%}"
+            " — applies to stages starting from now on."
+        )
