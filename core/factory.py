@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, redirect, url_for
 from werkzeug.wrappers import Response
 
-from core import errors, i18n
+from core import errors, i18n, input_guard
 from core.config import load_config
 from core.db import Database
 
@@ -33,6 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     Database(app.config["DATABASE_URL"]).init_app(app)
     errors.init_app(app)
+    input_guard.init_app(app)  # NUL characters / lone surrogates: a 400, never a 500
     i18n.init_app(app)
     #: name -> callable returning {"ok": bool, "message": str | None}; features add theirs.
     app.extensions["health_checks"] = {}
@@ -51,6 +52,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     @app.get("/")
     def home() -> Response:
         return redirect(url_for("grids.map_page"))
+
+    @app.get("/livez")
+    def livez() -> dict[str, str]:
+        """Liveness: the process answers (no database, no checks; for load balancers)."""
+        return {"status": "ok"}
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

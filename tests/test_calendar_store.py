@@ -444,3 +444,7 @@ def test_healthz(client: FlaskClient, db_session: Session, today_is) -> None:  #
     set_year_covered(db_session, 2027, True)
     body = client.get("/healthz").get_json()
     assert body == {"status": "ok", "checks": {"calendar": {"ok": True, "message": None}}}
+
+
+def test_livez_answers_without_the_database(client: FlaskClient) -> None:
+    assert client.get("/livez").get_json() == {"status": "ok"}
