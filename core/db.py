@@ -29,6 +29,11 @@ NAMING_CONVENTION = {
 }
 
 
+def one_of(column: str, values: Any) -> str:
+    """A CHECK constraint's text: ``column`` holds one of ``values`` (an enum's members)."""
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
 class Base(DeclarativeBase):
     """Declarative base of every model in the project."""
 

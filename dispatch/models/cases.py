@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base
+from core.db import Base, one_of
 from core.types import GeometryType, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -81,18 +81,14 @@ def new_check_code(length: int = 6) -> str:
     return "".join(secrets.choice(CHECK_CODE_ALPHABET) for _ in range(length))
 
 
-def _in(column: str, values: Any) -> str:
-    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
-
-
 class Case(Base):
     """A case: one problem in public space, from report to closure."""
 
     __tablename__ = "case_file"
     __table_args__ = (
-        CheckConstraint(_in("state", CaseState), name="state_known"),
-        CheckConstraint(_in("source", Source), name="source_known"),
-        CheckConstraint(_in("placement", Placement), name="placement_known"),
+        CheckConstraint(one_of("state", CaseState), name="state_known"),
+        CheckConstraint(one_of("source", Source), name="source_known"),
+        CheckConstraint(one_of("placement", Placement), name="placement_known"),
         CheckConstraint("state <> 'closed' OR closed_at IS NOT NULL", name="closed_has_closed_at"),
         CheckConstraint("state <> 'closed' OR checked_at IS NOT NULL", name="closed_was_checked"),
         CheckConstraint(

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base
+from core.db import Base, one_of
 from core.types import UTCDateTime, utcnow
 
 
@@ -58,10 +58,6 @@ class Level(enum.IntEnum):
     RED = 2  #: past due
 
 
-def _in(column: str, values: Any) -> str:
-    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
-
-
 class SlaPolicy(Base):
     """The process limit of a stage (verify, file, dispatch, accept, check, close, callback) for an
     urgency; the handling stage takes its limit from the case's filing condition instead."""
@@ -69,7 +65,7 @@ class SlaPolicy(Base):
     __tablename__ = "sla_policy"
     __table_args__ = (
         UniqueConstraint("stage", "urgency", name="uq_sla_policy_stage_urgency"),
-        CheckConstraint(_in("stage", Stage), name="stage_known"),
+        CheckConstraint(one_of("stage", Stage), name="stage_known"),
         CheckConstraint("urgency IN ('normal', 'urgent')", name="urgency_known"),
         CheckConstraint("limit_value > 0", name="limit_positive"),
         CheckConstraint(
@@ -100,8 +96,8 @@ class CaseTimer(Base):
     __tablename__ = "case_timer"
     __table_args__ = (
         UniqueConstraint("case_id", "stage", "round", name="uq_case_timer_stage_round"),
-        CheckConstraint(_in("stage", Stage), name="stage_known"),
-        CheckConstraint(_in("state", TimerState), name="state_known"),
+        CheckConstraint(one_of("stage", Stage), name="stage_known"),
+        CheckConstraint(one_of("state", TimerState), name="state_known"),
         CheckConstraint("level IN (0, 1, 2)", name="level_known"),
         CheckConstraint("budget_s >= 0 AND used_s >= 0", name="budget_nonnegative"),
         CheckConstraint(
