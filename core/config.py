@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "SLA_PAUSE_FOR_REQUESTS": ("return", "extension", "suspend"),
     #: How often the sweep marks yellow/red, the outbox pump runs, the calendar is checked.
     "SLA_SWEEP_SECONDS": 60.0,
+    #: Above this many red stages in one sweep batch, a supervisor gets one digest instead.
+    "SLA_SUPERVISOR_DIGEST_OVER": 5,
     "OUTBOX_PUMP_SECONDS": 15.0,
     "CALENDAR_ALARM_SECONDS": 3600.0,
     #: Outbound channels besides the inbox ("log"; "webhook" is added when a URL is set).
@@ -48,6 +50,16 @@ DEFAULTS: dict[str, Any] = {
     #: Optional tile layer for the map pages (an intranet tile server); none by default.
     "MAP_TILE_URL": "",
     "MAP_TILE_ATTRIBUTION": "",
+    # --- Public look-up and Open311 GeoReport v2 (dispatch.tracking, dispatch.open311)
+    #: Look-ups per client address, page and API together (Flask-Limiter syntax).
+    "PUBLIC_LOOKUP_RATE_LIMIT": "10 per minute;100 per hour",
+    #: Open311 POSTs per API key (per address when the key is missing).
+    "OPEN311_POST_RATE_LIMIT": "30 per minute;1000 per day",
+    #: The jurisdiction_id this endpoint serves; empty: accept any (one jurisdiction only).
+    "OPEN311_JURISDICTION_ID": "",
+    #: Discovery: how to reach the API's maintainers, and how to get an API key.
+    "OPEN311_CONTACT": "数字城管监督指挥中心 / City urban management centre",
+    "OPEN311_KEY_SERVICE": "API keys are issued by the centre's administrators on request.",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "JSON_SORT_KEYS": False,
@@ -65,6 +77,7 @@ ENV_KEYS: dict[str, type] = {
     "SLA_WARN_SHARE": float,
     "SLA_PAUSE_FOR_REQUESTS": list,
     "SLA_SWEEP_SECONDS": float,
+    "SLA_SUPERVISOR_DIGEST_OVER": int,
     "OUTBOX_PUMP_SECONDS": float,
     "CALENDAR_ALARM_SECONDS": float,
     "NOTIFY_CHANNELS": list,
@@ -77,6 +90,11 @@ ENV_KEYS: dict[str, type] = {
     "SCHEDULER_LOCK_SECONDS": float,
     "MAP_TILE_URL": str,
     "MAP_TILE_ATTRIBUTION": str,
+    "PUBLIC_LOOKUP_RATE_LIMIT": str,
+    "OPEN311_POST_RATE_LIMIT": str,
+    "OPEN311_JURISDICTION_ID": str,
+    "OPEN311_CONTACT": str,
+    "OPEN311_KEY_SERVICE": str,
     "SESSION_COOKIE_SECURE": bool,
 }
 

@@ -6,7 +6,7 @@ goes through ``dispatch.workflow.perform``. Errors have one shape (``core.errors
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, request, url_for
@@ -40,6 +40,9 @@ INTAKE_ROLES = {
     Role.ADMIN: Source.API,
 }
 MAX_PER_PAGE = 200
+#: Ids and counts are PostgreSQL ``integer`` columns: larger numbers can match nothing (and
+#: would make the database refuse the query instead of answering "none").
+MAX_DB_INT = 2**31 - 1
 
 
 def _json_body() -> dict[str, Any]:
@@ -72,9 +75,12 @@ def _opt_int(data: dict[str, Any], name: str) -> int | None:
     if isinstance(raw, bool):
         raise InvalidInput(f"{name} must be an integer", {name: "not an integer"})
     try:
-        return int(raw)
+        value = int(raw)
     except (TypeError, ValueError):
         raise InvalidInput(f"{name} must be an integer", {name: "not an integer"}) from None
+    if not -MAX_DB_INT <= value <= MAX_DB_INT:
+        raise InvalidInput(f"{name} is out of range", {name: "out of range"})
+    return value
 
 
 def _text(data: dict[str, Any], name: str, limit: int) -> str:
@@ -181,6 +187,10 @@ def list_cases() -> ResponseReturnValue:
                 from core.i18n import SHANGHAI
 
                 when = when.replace(tzinfo=SHANGHAI)
+            try:  # 0001-01-01 in +08:00 lies before the first instant a datetime can hold
+                when = when.astimezone(UTC)
+            except OverflowError:
+                raise InvalidInput(f"{name} is out of range", {name: "out of range"}) from None
             query = query.where(Case.created_at >= when if op == ">=" else Case.created_at < when)
     q = (args.get("q") or "").strip()
     if q:
@@ -340,7 +350,7 @@ def categories() -> ResponseReturnValue:
 def category_detail(category_id: int) -> ResponseReturnValue:
     """One category with its filing conditions."""
     api_user()
-    category = db_session().get(Category, category_id)
+    category = db_session().get(Category, category_id) if category_id <= MAX_DB_INT else None
     if category is None:
         raise NotFound(f"no category {category_id}")
     body = serialize.category(category)

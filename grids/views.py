@@ -160,7 +160,10 @@ def api_grids() -> ResponseReturnValue:
     version = request.args.get("version")
     if version:
         try:
-            bset = services.set_by_version(sess, int(version))
+            number = int(version)
+            if not 0 < number < 2**31:  # versions are PostgreSQL integers
+                raise ValueError(version)
+            bset = services.set_by_version(sess, number)
         except (ValueError, services.GridError):
             raise ApiError(404, "not_found", f"no boundary set with version {version!r}") from None
     else:
@@ -242,6 +245,9 @@ def api_locate_bulk() -> ResponseReturnValue:
         ) from None
     if not np.isfinite(arr).all():
         raise ApiError(400, "invalid_input", "coordinates must be finite", {"points": "finite"})
+    # Huge finite values overflow the raster arithmetic of the locate index.
+    if arr.size and (np.abs(arr[:, 0]).max() > 180 or np.abs(arr[:, 1]).max() > 90):
+        raise ApiError(400, "invalid_input", "coordinates out of range", {"points": "range"})
     crs = _parse_crs(data.get("crs"))
     index = services.locator().index(session())
     if index is None:

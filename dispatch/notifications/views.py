@@ -49,6 +49,8 @@ exempt_api(api_bp)  # CSRF is checked by api_user (session clients only)
 DEFAULT_LIMIT = 50
 #: The most messages one page or API call returns.
 MAX_LIMIT = 200
+#: Ids are PostgreSQL ``integer`` columns: a larger number names no message.
+MAX_ID = 2**31 - 1
 #: The most ids one "mark read" call takes.
 MAX_IDS = 500
 
@@ -185,7 +187,7 @@ def _read_ids(data: Any) -> tuple[list[int], bool]:
         raise InvalidInput(f"ids must be a list of at most {MAX_IDS} ids", {"ids": "list"})
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in raw):
         raise InvalidInput("ids must be integers", {"ids": "not an id"})
-    return raw, everything
+    return [i for i in raw if 0 < i <= MAX_ID], everything
 
 
 def _current() -> User:
@@ -201,7 +203,7 @@ def inbox_page() -> ResponseReturnValue:
     sess = db_session()
     unread_only = _flag(request.args.get("unread"))
     try:
-        before = _int_arg("before", None, low=1)
+        before = _int_arg("before", None, low=1, high=MAX_ID)
     except InvalidInput:
         before = None
     # One more than shown, to know whether an "older" link is needed.
@@ -225,7 +227,9 @@ def mark_read_form() -> ResponseReturnValue:
     """The page's buttons: mark one message (``id``) or everything (``all``) read."""
     user = _current()
     sess = db_session()
-    ids = [int(i) for i in request.form.getlist("id") if i.isdigit()]
+    ids = [
+        int(i) for i in request.form.getlist("id") if i.isascii() and i.isdigit() and len(i) < 10
+    ]
     mark_read(sess, user.id, ids=ids, everything=_flag(request.form.get("all")))
     sess.commit()
     back: dict[str, Any] = {}
@@ -248,7 +252,7 @@ def list_notifications() -> ResponseReturnValue:
         user.id,
         unread_only=_flag(request.args.get("unread")),
         limit=limit,
-        before_id=_int_arg("before", None, low=1),
+        before_id=_int_arg("before", None, low=1, high=MAX_ID),
     )
     return jsonify({"items": [i.as_json() for i in items], "unread": unread_count(sess, user.id)})
 
