@@ -5,13 +5,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 5000
 
-.PHONY: run test setup chromium redis-server static translations messages lint format bench clean-db
+.PHONY: run test fuzz setup chromium redis-server static translations messages lint format bench clean-db
 
 run: setup  ## Start the system on SQLite with the demo city; prints the URL.
 	$(BIN)/flask --app wsgi start --port $(PORT)
 
 test: setup chromium redis-server  ## Run the whole test suite (against DATABASE_URL / REDIS_URL when set).
 	$(BIN)/pytest -q
+
+# The API fuzzing at length: fresh random inputs on every run (the suite runs a bounded,
+# reproducible one). FUZZ_EXAMPLES=… for more or fewer examples per operation.
+FUZZ_EXAMPLES ?= 1000
+fuzz: setup  ## Fuzz the whole HTTP API from its OpenAPI description (schemathesis).
+	FUZZ_RANDOM=1 FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider tests/test_api_fuzz.py
 
 setup: $(STAMP) static translations
 
@@ -38,6 +44,12 @@ static/vendor/.installed: package.json package-lock.json
 	      node_modules/leaflet/dist/images static/vendor/leaflet/
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
 	   static/vendor/swagger-ui/
+	mkdir -p static/vendor/leaflet.markercluster
+	cp node_modules/leaflet.markercluster/dist/leaflet.markercluster.js \
+	   node_modules/leaflet.markercluster/dist/MarkerCluster.css \
+	   node_modules/leaflet.markercluster/dist/MarkerCluster.Default.css static/vendor/leaflet.markercluster/
+	mkdir -p static/vendor/echarts
+	cp node_modules/echarts/dist/echarts.min.js static/vendor/echarts/
 	touch $@
 
 translations: $(STAMP)
@@ -60,6 +72,7 @@ bench: setup  ## Benchmarks; results in bench/results/*.json (see bench/README.m
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.intake_bench
 	$(BIN)/python -m bench.sla_bench
+	$(BIN)/python -m bench.supervisor_bench
 
 clean-db:
 	rm -f instance/dispatch.sqlite3*

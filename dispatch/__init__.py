@@ -37,6 +37,16 @@ def init_app(app: Flask) -> None:
     from dispatch.jobs.cli import jobs_cli
 
     app.cli.add_command(jobs_cli)  # worker, scheduler, one-off sweep and pump
+    from dispatch import open311, tracking
+
+    tracking.init_app(app)  # the public progress look-up (/track and its API endpoint)
+    open311.init_app(app)  # Open311 GeoReport v2 at /open311/v2/, key admin and commands
+    from dispatch import insight
+
+    insight.init_app(app)  # dashboard, wall screen, performance evaluation (/insight)
+    from dispatch import supervise
+
+    supervise.init_app(app)  # the supervisor's workspace: overdue review, approvals, map
 
     # Grid pages and API show officers' phones: logged-in users only (grids cannot import us).
     @app.before_request

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from dispatch.insight import openapi as insight_openapi
 from dispatch.models.cases import CaseState, Placement, Source
 from dispatch.models.notifications import NotificationKind
 from dispatch.models.people import Role
 from dispatch.models.sla import Stage, TimerState
+from dispatch.open311 import openapi as open311_openapi
+from dispatch.supervise import openapi as supervise_openapi
 from dispatch.workflow import TRANSITIONS, Action
 
 JSON = "application/json"
@@ -33,6 +36,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "Not found (or outside your scope)",
         409: "Conflict: the case is not in a state this action starts from, or changed",
         413: "Too large",
+        429: "Too many requests from your address (rate limit); retry later",
     }
     return {str(c): _ok(_ref("Error"), text[c]) for c in codes}
 
@@ -314,6 +318,55 @@ SCHEMAS: dict[str, Any] = {
             "wgs84": {"type": "object"},
             "boundary_set": {"type": "object"},
         },
+    },
+    "PublicProgress": {
+        "type": "object",
+        "description": "A case's progress as the public sees it: no personal data.",
+        "required": ["number", "status", "status_text", "is_open", "timeline", "result"],
+        "properties": {
+            "number": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": [
+                    "received",
+                    "dispatching",
+                    "handling",
+                    "on_hold",
+                    "checking",
+                    "closing",
+                    "closed",
+                    "not_accepted",
+                ],
+            },
+            "status_text": {"type": "string"},
+            "is_open": {"type": "boolean"},
+            "merged": {"type": "boolean"},
+            "category": {"type": ["string", "null"]},
+            "office": {"type": ["string", "null"]},
+            "expected_at": {"type": ["string", "null"], "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "timeline": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["milestone", "label", "at"],
+                    "properties": {
+                        "milestone": {"type": "string"},
+                        "label": {"type": "string"},
+                        "at": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
+            "result": {
+                "type": ["object", "null"],
+                "properties": {
+                    "outcome": {"type": "string", "enum": ["resolved", "not_accepted"]},
+                    "text": {"type": "string"},
+                    "closing_condition": {"type": ["string", "null"]},
+                },
+            },
+        },
+        "additionalProperties": False,
     },
     "FeatureCollection": {
         "type": "object",
@@ -625,6 +678,24 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/public/cases/{number}": {
+            "get": {
+                "summary": "Public progress look-up: case number + check code (no login)",
+                "description": "The check code is given to the reporter with the number. An "
+                "unknown number and a wrong code give the same 404. Rate limited per address "
+                "(shared with the /track page).",
+                "tags": ["public"],
+                "security": [],
+                "parameters": [
+                    NUMBER,
+                    _param("code", required=True, description="The check code, e.g. 7KQ2MX"),
+                ],
+                "responses": {
+                    "200": _ok(_ref("PublicProgress")),
+                    **_errors(400, 404, 429),
+                },
+            }
+        },
         "/api/v1/openapi.json": {
             "get": {
                 "summary": "This description",
@@ -636,6 +707,19 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _with_bad_text_errors(paths: dict[str, Any]) -> dict[str, Any]:
+    """Any JSON API request may be refused as a whole (text with NUL characters or unpaired
+    surrogates, see ``core.input_guard``): every operation documents that 400."""
+    for path, item in paths.items():
+        if not path.startswith("/api/"):
+            continue
+        for op in item.values():
+            op["responses"].setdefault(
+                "400", _ok(_ref("Error"), "Invalid input (e.g. text no database can hold)")
+            )
+    return paths
+
+
 def spec() -> dict[str, Any]:
     """The whole OpenAPI document."""
     return {
@@ -644,18 +728,32 @@ def spec() -> dict[str, Any]:
             "title": "City case dispatch API",
             "version": "1",
             "description": "Grids, locating points, and cases with their workflow. Errors always "
-            'have the shape {"error": {"code", "message", "fields"}}.',
+            'have the shape {"error": {"code", "message", "fields"}}. The Open311 GeoReport v2 '
+            "resources (/open311/v2/…, also in XML) answer errors as the spec says: a list of "
+            "{code, description}.",
         },
         "servers": [{"url": "/"}],
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {
+                **SCHEMAS,
+                **open311_openapi.SCHEMAS,
+                **supervise_openapi.SCHEMAS,
+                **insight_openapi.SCHEMAS,
+            },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "session"},
             },
         },
         "security": [{"bearer": []}, {"session": []}],
-        "paths": _paths(),
+        "paths": _with_bad_text_errors(
+            {
+                **_paths(),
+                **open311_openapi.paths(),
+                **supervise_openapi.paths(),
+                **insight_openapi.paths(_errors),
+            }
+        ),
         "x-actions": {str(a): sorted(str(r) for r in e.roles) for a, e in TRANSITIONS.items()},
         "x-action-names": [str(a) for a in Action],
     }

@@ -217,6 +217,9 @@ def case_nav_links() -> list[tuple[str, str]]:
         links.append((url_for("case_pages.dispatch_queue"), _("Dispatch queue")))
     if current_user.has_role(*PLACEMENT_ROLES):
         links.append((url_for("case_pages.placement_queue"), _("Placement queue")))
+    from dispatch.insight.views import insight_nav_links  # dashboard, evaluation
+
+    links.extend(insight_nav_links())
     return links
 
 

@@ -965,6 +965,9 @@ def seed_all(session: Session) -> list[DemoLogin]:
     from dispatch.sla.calendar_store import seed_calendar
 
     seed_calendar(session)  # working windows, holidays and make-up days (chinesecalendar)
+    from dispatch.insight.settings import seed_evaluation_settings
+
+    seed_evaluation_settings(session)  # evaluation weights and grade bands (DOMAIN.md §7)
     log.info(
         "seed: %d directory rows, %d categories given keywords, %d conditions and %d routing "
         "rules created, %d new demo users",

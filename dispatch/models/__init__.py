@@ -4,7 +4,9 @@ from dispatch.models.calendar import CalendarDay, CalendarRevision, CalendarWind
 from dispatch.models.cases import Case, CaseCaller, CaseEvent, CaseRequest
 from dispatch.models.catalog import Category, Department, FilingCondition, RoutingRule
 from dispatch.models.counters import CaseCounter
+from dispatch.models.evaluation import EvaluationGrade, EvaluationWeight
 from dispatch.models.notifications import Notification, OutboxMessage
+from dispatch.models.open311 import Open311Client, Open311Request
 from dispatch.models.people import ApiToken, RoleGrant, User
 from dispatch.models.sla import CaseTimer, SlaPolicy
 
@@ -22,8 +24,12 @@ __all__ = [
     "CaseTimer",
     "Category",
     "Department",
+    "EvaluationGrade",
+    "EvaluationWeight",
     "FilingCondition",
     "Notification",
+    "Open311Client",
+    "Open311Request",
     "OutboxMessage",
     "RoleGrant",
     "RoutingRule",

@@ -120,6 +120,9 @@ class CaseTimer(Base):
             postgresql_where=text("state = 'running' AND level < 1"),
             sqlite_where=text("state = 'running' AND level < 1"),
         ),
+        # Stages due in a period, open or ended, with what the on-time rates read (the dashboard
+        # and the evaluation answer from the index alone).
+        Index("ix_case_timer_stage_due", "stage", "due_at", "state", "result", "case_id"),
         # Overdue lists: open timers in due order.
         Index(
             "ix_case_timer_open_due",
