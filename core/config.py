@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
     #: Discovery: how to reach the API's maintainers, and how to get an API key.
     "OPEN311_CONTACT": "数字城管监督指挥中心 / City urban management centre",
     "OPEN311_KEY_SERVICE": "API keys are issued by the centre's administrators on request.",
+    #: How long a worker trusts an API token it has looked up (a revocation made elsewhere takes
+    #: this long to reach it; 0: look the token up on every request).
+    "API_TOKEN_CACHE_SECONDS": 10.0,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "JSON_SORT_KEYS": False,
@@ -95,6 +98,7 @@ ENV_KEYS: dict[str, type] = {
     "OPEN311_JURISDICTION_ID": str,
     "OPEN311_CONTACT": str,
     "OPEN311_KEY_SERVICE": str,
+    "API_TOKEN_CACHE_SECONDS": float,
     "SESSION_COOKIE_SECURE": bool,
 }
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -18,6 +20,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
+    current_app,
     flash,
     g,
     jsonify,
@@ -34,7 +37,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect, validate_csrf
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import PasswordField, StringField
@@ -43,7 +46,7 @@ from wtforms.validators import DataRequired, Length
 from core.db import session as db_session
 from core.errors import ApiError, error_body
 from core.types import utcnow
-from dispatch.models import ApiToken, User
+from dispatch.models import ApiToken, RoleGrant, User
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 login_manager = LoginManager()
@@ -87,6 +90,7 @@ def revoke_token(session: Session, token_id: int) -> bool:
         return False
     tok.revoked_at = utcnow()
     session.flush()
+    forget_tokens()  # this process at once; others within API_TOKEN_CACHE_SECONDS
     return True
 
 
@@ -94,15 +98,65 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def user_from_token(session: Session, token: str) -> User | None:
-    """The active user behind a live bearer token."""
+class _TokenCache:
+    """Bearer token → the user it belongs to, kept for a few seconds per process.
+
+    Machine clients (the hotline's call system, the phones' outboxes, Open311 peers) send a
+    token with every request; looking it up is a third of an intake request's database work.
+    Entries are detached snapshots loaded in a session of their own and never handed out:
+    each request gets its own copy (``Session.merge(load=False)``, no SQL). A token revoked in
+    this process is forgotten at once; one revoked elsewhere (the CLI, another worker) stops
+    working within ``API_TOKEN_CACHE_SECONDS`` (0 turns the cache off).
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._entries: dict[str, tuple[float, User]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> User | None:
+        hit = self._entries.get(digest)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, digest: str, user: User, ttl: float) -> None:
+        with self._lock:
+            if len(self._entries) >= self.size:
+                now = time.monotonic()
+                self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
+                if len(self._entries) >= self.size:
+                    self._entries.clear()
+            self._entries[digest] = (time.monotonic() + ttl, user)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_token_cache = _TokenCache()
+
+
+def forget_tokens(*_args: Any) -> None:
+    """Drop this process's cached token look-ups (after a revocation or a change of roles)."""
+    _token_cache.clear()
+
+
+# Whatever changes who a token stands for, made in this process, takes effect at once.
+event.listen(User.is_active, "set", forget_tokens)
+event.listen(ApiToken.revoked_at, "set", forget_tokens)
+for _change in ("after_insert", "after_update", "after_delete"):
+    event.listen(RoleGrant, _change, forget_tokens)
+
+
+def _load_token_user(session: Session, digest: str) -> User | None:
     # One round trip: the token, its user and the user's role grants.
     return (
         session.scalars(
             select(User)
             .join(ApiToken, ApiToken.user_id == User.id)
             .where(
-                ApiToken.token_hash == _digest(token),
+                ApiToken.token_hash == digest,
                 ApiToken.revoked_at.is_(None),
                 User.is_active.is_(True),
             )
@@ -111,6 +165,24 @@ def user_from_token(session: Session, token: str) -> User | None:
         .unique()
         .one_or_none()
     )
+
+
+def user_from_token(session: Session, token: str) -> User | None:
+    """The active user behind a live bearer token, as an instance of ``session``."""
+    digest = _digest(token)
+    ttl = float(current_app.config.get("API_TOKEN_CACHE_SECONDS", 0)) if current_app else 0.0
+    if ttl <= 0:
+        return _load_token_user(session, digest)
+    cached = _token_cache.get(digest)
+    if cached is None:
+        from core.db import database
+
+        with database().new_session() as own:  # closing detaches it, attributes loaded
+            cached = _load_token_user(own, digest)
+        if cached is None:
+            return None  # unknown or revoked tokens are not remembered: a new one works at once
+        _token_cache.put(digest, cached, ttl)
+    return session.merge(cached, load=False)
 
 
 def api_user(*, required: bool = True) -> User | None:

@@ -152,27 +152,23 @@ def _location_data(case: Case) -> dict[str, Any]:
     }
 
 
-def create_case(
-    session: Session, report: Report, actor: Actor, *, now: datetime | None = None
-) -> tuple[Case, bool]:
-    """Create the case for ``report`` (or return the one its idempotency key already made).
+def _case_id_for_key(session: Session, key: str | None) -> int | None:
+    """The case an idempotency key already made, if any (one indexed probe)."""
+    if not key:
+        return None
+    table = Case.__table__
+    return (
+        session.connection()
+        .execute(select(table.c.id).where(table.c.idempotency_key == key))
+        .scalar()
+    )
 
-    Returns (case, created). Flushes; the caller commits.
-    """
-    from dispatch.workflow import Action
 
-    if report.idempotency_key:
-        # A retry (the phone's outbox, a double click): one indexed probe, no number drawn.
-        table = Case.__table__
-        found = (
-            session.connection()
-            .execute(select(table.c.id).where(table.c.idempotency_key == report.idempotency_key))
-            .scalar()
-        )
-        if found is not None:
-            return session.get(Case, found), False
+def _check_report(
+    session: Session, report: Report
+) -> tuple[CRS, Category | None, FilingCondition | None]:
+    """Validate a report: its coordinate system, and its category and filing condition."""
     crs = _validate(report)
-    now = now or utcnow()
     category = condition = None
     if report.category_id is not None:
         category = session.get(Category, report.category_id)
@@ -185,6 +181,35 @@ def create_case(
                 "the filing condition does not belong to the category",
                 {"filing_condition_id": "mismatch"},
             )
+    return crs, category, condition
+
+
+def create_case(
+    session: Session, report: Report, actor: Actor, *, now: datetime | None = None
+) -> tuple[Case, bool]:
+    """Create the case for ``report`` (or return the one its idempotency key already made).
+
+    Returns (case, created). Flushes; the caller commits.
+    """
+    from dispatch.workflow import Action
+
+    pg = session.get_bind().dialect.name == "postgresql"
+    if report.idempotency_key and not pg:
+        # A retry (the phone's outbox, a double click): one indexed probe, no number drawn.
+        # PostgreSQL skips it: its insert answers a known key by itself (ON CONFLICT), which
+        # saves every first submission a round trip at the price of a number per retry.
+        found = _case_id_for_key(session, report.idempotency_key)
+        if found is not None:
+            return session.get(Case, found), False
+    try:
+        crs, category, condition = _check_report(session, report)
+    except InvalidInput:
+        # A retry of an accepted report stays accepted even if its category was since retired.
+        found = _case_id_for_key(session, report.idempotency_key) if pg else None
+        if found is None:
+            raise
+        return session.get(Case, found), False
+    now = now or utcnow()
 
     # Locate before taking the day's counter lock: nothing slow is done while holding it.
     location = None
@@ -230,7 +255,7 @@ def create_case(
         "attachments": list(report.attachments),
     }
     caller = bool(case.reporter_name or case.reporter_phone)
-    if session.get_bind().dialect.name == "postgresql":
+    if pg:
         inserted = _insert_pg(session, row, event, caller, now)
     else:
         inserted = _insert_portable(session, row, event, caller, now)

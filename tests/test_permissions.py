@@ -9,6 +9,7 @@ is rolled back, so one set of prepared cases serves the whole matrix.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -17,9 +18,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, event, select, update
 from sqlalchemy.orm import Session
 
+from core.db import database
+from core.types import utcnow
 from dispatch.auth import revoke_token
 from dispatch.models import ApiToken, Case
 from dispatch.models.cases import CaseState
@@ -517,3 +520,49 @@ def test_who_may_create_cases(
     assert res.json["grid_code"] == world.grid.code and res.json["state"] == "reported"
     again = api.post("/api/v1/cases", json=body, headers={"Idempotency-Key": f"perm-{key}-0001"})
     assert again.status_code == 200 and again.json["number"] == res.json["number"]
+
+
+def test_a_token_is_looked_up_once_then_trusted_for_a_few_seconds(
+    app: Flask, client: FlaskClient, db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers remember a token for API_TOKEN_CACHE_SECONDS: a change made by another process
+    (here: plain SQL, as the CLI would) reaches this one when that time has passed."""
+    import dispatch.auth as auth
+
+    user = quick_user(db_session, "l-cached", Role.OPERATOR)
+    api = api_client(client, db_session, user)
+    lookups: list[str] = []
+
+    def count(_conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        if "api_token" in statement:
+            lookups.append(statement)
+
+    engine = database(app).engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for _ in range(3):
+            assert api.get("/api/v1/cases").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(lookups) == 1
+
+    db_session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id).values(revoked_at=utcnow())
+    )  # a Core UPDATE: no ORM attribute event, as if another process had done it
+    assert api.get("/api/v1/cases").status_code == 200  # still trusted …
+    later = time.monotonic() + app.config["API_TOKEN_CACHE_SECONDS"] + 1
+    monkeypatch.setattr(auth.time, "monotonic", lambda: later)
+    assert api.get("/api/v1/cases").status_code == 401  # … until the cache time is up
+
+
+def test_a_role_taken_away_in_this_process_applies_at_once(
+    client: FlaskClient, db_session: Session, world: World
+) -> None:
+    user = quick_user(db_session, "l-demoted", Role.OPERATOR)
+    api = api_client(client, db_session, user)
+    body = {"description": "井盖缺失", "address": "测试路1号"}
+    assert api.post("/api/v1/cases", json=body).status_code == 201
+    for grant in list(user.grants):
+        db_session.delete(grant)
+    db_session.flush()
+    assert api.post("/api/v1/cases", json=body).status_code == 403

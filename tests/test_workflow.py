@@ -22,7 +22,7 @@ from core.i18n import SHANGHAI
 from dispatch.access import SYSTEM, Actor
 from dispatch.errors import Conflict, Forbidden, InvalidInput, NotFound
 from dispatch.intake import Report, create_case
-from dispatch.models import Case, CaseCaller, CaseRequest, RoutingRule
+from dispatch.models import Case, CaseCaller, CaseRequest, Category, RoutingRule
 from dispatch.models.cases import CaseState, Placement, Source
 from dispatch.models.people import Role
 from dispatch.workflow import NOTE_REQUIRED, TRANSITIONS, Action, perform
@@ -969,6 +969,37 @@ def test_create_case_is_idempotent(db_session: Session, world: World) -> None:
         world.actor("operator"),
     )
     assert created_other and other.id != first.id
+
+
+def test_a_retry_is_answered_even_after_its_category_was_retired(
+    db_session: Session, world: World
+) -> None:
+    """PostgreSQL answers a known key from the insert itself, after validation: a retry of an
+    accepted report must not turn into an error because the catalogue changed meanwhile."""
+    category = db_session.scalars(select(Category).where(Category.is_active.is_(True))).first()
+    assert category is not None
+
+    def report() -> Report:
+        return Report(
+            source=Source.INSPECTOR,
+            description="垃圾满溢",
+            lng=world.grid.lng,
+            lat=world.grid.lat,
+            category_id=category.id,
+            idempotency_key="wf-key-retired-1",
+        )
+
+    first, created = create_case(db_session, report(), world.actor("inspector"))
+    category.is_active = False
+    db_session.flush()
+    again, created_again = create_case(db_session, report(), world.actor("inspector"))
+    assert (created, created_again, again.id) == (True, False, first.id)
+    with pytest.raises(InvalidInput):  # a new report in the retired category is refused
+        create_case(
+            db_session,
+            Report(source=Source.INSPECTOR, description="x", category_id=category.id),
+            world.actor("inspector"),
+        )
 
 
 def test_new_case_has_report_event_and_placement(db_session: Session, world: World) -> None:
