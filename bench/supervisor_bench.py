@@ -483,6 +483,95 @@ def bench_evaluation(app: Any, data: dict[str, Any], runs: int) -> dict[str, Any
     return out
 
 
+#: The browser script that measures the map: frames drawn while it zooms and pans with its
+#: clustered markers, and the longest gap between two frames (a stutter the eye sees).
+FRAMES_JS = """async () => {
+  const map = window.__superviseMap;
+  const gaps = [];
+  let last = performance.now(), running = true;
+  const tick = (t) => { gaps.push(t - last); last = t; if (running) requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+  const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+  const started = performance.now();
+  const c = map.getCenter();
+  for (const [dz, dx] of [[1, 0], [1, 0.01], [-1, -0.01], [1, 0.02], [-2, 0]]) {
+    map.setView([c.lat, c.lng + dx], map.getZoom() + dz, { animate: true });
+    await wait(700);
+    map.panBy([200, 120], { animate: true });
+    await wait(500);
+  }
+  running = false;
+  const seconds = (performance.now() - started) / 1000;
+  gaps.sort((a, b) => a - b);
+  return { frames: gaps.length, seconds, fps: gaps.length / seconds,
+           longest_frame_ms: gaps[gaps.length - 1],
+           p95_frame_ms: gaps[Math.floor(gaps.length * 0.95)] };
+}"""
+
+
+def bench_map(app: Any, data: dict[str, Any], calls: int) -> dict[str, Any]:
+    """The supervisors' map: its two JSON feeds (server time, bytes), then the page itself in
+    headless Chromium for the leader (every open case) and a district supervisor: time until
+    every marker is clustered (beside the time the grids alone took, the page's own reference),
+    and the frame rate while zooming and panning over them (headless Chromium without a GPU)."""
+    from werkzeug.security import generate_password_hash
+
+    from core.db import database
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, live_server, log_in_page
+    from tests.factories import PASSWORD
+
+    out: dict[str, Any] = {}
+    with app.app_context():
+        city = logged_in_client(app, data["viewers"]["bench-leader"])
+        local = logged_in_client(app, data["viewers"]["bench-district-supervisor"])
+        for name, client in (("city", city), ("district", local)):
+            for feed in ("grids", "cases"):
+                url = f"/api/v1/supervise/map/{feed}"
+                out[f"api_{feed}_{name}"] = summary(timed(get_ok(client, url), max(calls // 5, 5)))
+                out[f"api_{feed}_{name}"]["bytes"] = len(client.get(url).data)
+        with database(app).new_session() as sess:
+            from sqlalchemy import text
+
+            sess.execute(
+                text("UPDATE app_user SET password_hash = :h WHERE id IN (:a, :b)"),
+                {
+                    "h": generate_password_hash(PASSWORD),
+                    "a": data["viewers"]["bench-leader"],
+                    "b": data["viewers"]["bench-district-supervisor"],
+                },
+            )
+            sess.commit()
+    if not CHROMIUM.exists():
+        out["browser"] = "skipped: /usr/bin/chromium missing"
+        return out
+    from playwright.sync_api import sync_playwright
+
+    with live_server(app) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            for name, who in (("city", "bench-leader"), ("district", "bench-district-supervisor")):
+                page = browser.new_page(viewport={"width": 1600, "height": 900})
+                started = time.perf_counter()
+                log_in_page(page, base, who, "/supervise/map")
+                page.wait_for_selector("#supervise-map[data-loaded]", timeout=120_000)
+                grids_s = time.perf_counter() - started
+                page.wait_for_selector("#supervise-map[data-cases]", timeout=300_000)
+                ready_s = time.perf_counter() - started
+                frames = page.evaluate(FRAMES_JS)
+                out[f"browser_{name}"] = {
+                    "cases_on_map": int(page.get_attribute("#supervise-map", "data-cases")),
+                    "grids_drawn_s": round(grids_s, 2),
+                    "every_marker_clustered_s": round(ready_s, 2),
+                    "zoom_pan_fps": round(frames["fps"], 1),
+                    "p95_frame_ms": round(frames["p95_frame_ms"], 1),
+                    "longest_frame_ms": round(frames["longest_frame_ms"], 1),
+                }
+                page.close()
+        finally:
+            browser.close()
+    return out
+
+
 def checks(url: str, dashboard: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, bool]:
     """The figures against counts made straight in SQL (the rule, counted another way)."""
     import psycopg
@@ -584,6 +673,7 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         overdue = bench_overdue(app, data, args.calls)
         dash = bench_dashboard(app, data, args.calls)
         evaluation = bench_evaluation(app, data, args.runs)
+        mapped = bench_map(app, data, args.calls)
         load_after = load()
         verified = checks(url, dash, evaluation)
         import psycopg
@@ -625,6 +715,13 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "dashboard_function_median_ms": dash["function_city"]["median_ms"],
         "evaluation_function_median_s": round(evaluation["function_city"]["median_ms"] / 1000, 3),
         "evaluation_csv_median_s": round(evaluation["csv_city"]["median_ms"] / 1000, 3),
+        "map_cases_city_p95_ms": mapped["api_cases_city"]["p95_ms"],
+        "map_cases_city_bytes": mapped["api_cases_city"]["bytes"],
+        **{
+            f"map_{name}_{k}": v
+            for name in ("city", "district")
+            for k, v in mapped.get(f"browser_{name}", {}).items()
+        },
     }
     return {
         "metrics": metrics,
@@ -642,6 +739,7 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "overdue": overdue,
         "dashboard": dash,
         "evaluation": evaluation,
+        "map": mapped,
         "checks": verified,
         "context": {
             "now": NOW.isoformat(),
