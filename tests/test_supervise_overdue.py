@@ -3,6 +3,7 @@ the page, and its JSON API twin."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -383,3 +384,12 @@ def test_a_bad_filter_on_the_page_says_so(
 ) -> None:
     status, html = page_of(client, world.users["shift_supervisor"], "/supervise/overdue?from=x")
     assert status == 400 and 'id="filter-error"' in html
+
+
+def test_the_open_case_index_and_its_queries_agree_on_what_open_means() -> None:
+    """``ix_case_file_open`` and ``case_is_open()`` are written out in SQL (so PostgreSQL can
+    match them whatever the parameters): they must name exactly the final states."""
+    from dispatch.models.cases import FINAL_STATES, OPEN_CASE_SQL
+
+    named = set(re.findall(r"'(\w+)'", OPEN_CASE_SQL))
+    assert named == {str(s) for s in FINAL_STATES}

@@ -26,7 +26,7 @@ from core.types import utcnow
 from dispatch.access import choose_role, scope_clause
 from dispatch.errors import InvalidInput
 from dispatch.models import Case, CaseRequest, User
-from dispatch.models.cases import FINAL_STATES, CaseState, Source
+from dispatch.models.cases import FINAL_STATES, CaseState, Source, case_is_open
 from dispatch.models.people import Role
 from dispatch.models.sla import CaseTimer, Level, Stage, TimerState
 from dispatch.pages import (
@@ -349,17 +349,31 @@ class FilterChoices:
 def filter_choices(session: Session, user: User) -> FilterChoices:
     """The districts, grids, owners and categories of the open cases the viewer can see."""
     c = Case.__table__
-    open_in_scope = and_(c.c.state.in_(_OPEN_STATES), scope_clause(session, user))
-
-    def distinct_of(column: Any) -> list[Any]:
-        query = select(column).distinct().where(open_in_scope, column.is_not(None))
-        return sorted(session.scalars(query))
-
-    grid_codes = distinct_of(c.c.grid_code)
-    districts = distinct_of(c.c.district_code)
-    officer_ids = distinct_of(c.c.owner_officer_id)
-    department_ids = distinct_of(c.c.owner_department_id)
-    category_ids = distinct_of(c.c.category_id)
+    columns = (
+        c.c.grid_code,
+        c.c.district_code,
+        c.c.owner_officer_id,
+        c.c.owner_department_id,
+        c.c.category_id,
+    )
+    # The open cases' own partial index holds every column asked for (ix_case_file_open).
+    open_in_scope = and_(case_is_open(), scope_clause(session, user))
+    seen: list[set[Any]] = [set() for _ in columns]
+    if session.get_bind().dialect.name == "postgresql":
+        # One pass over the open cases, each column grouped on its own (GROUPING SETS): each
+        # row carries one column's value and NULL in the others.
+        query = select(*columns).where(open_in_scope).group_by(func.grouping_sets(*columns))
+        for row in session.execute(query):
+            for values, value in zip(seen, row, strict=True):
+                if value is not None:
+                    values.add(value)
+    else:
+        for values, column in zip(seen, columns, strict=True):
+            query = select(column).distinct().where(open_in_scope, column.is_not(None))
+            values.update(session.scalars(query))
+    grid_codes, districts, officer_ids, department_ids, category_ids = (
+        sorted(values) for values in seen
+    )
     names = Names(session).load(
         grids=[*grid_codes, *(_district_grid(d) for d in districts)],
         officers=officer_ids,
