@@ -10,9 +10,9 @@ departments, 5% reworked cases, and the event log of every closed case (report, 
 acceptance, completion, check, closing, the callback of hotline cases), each event carrying the
 stage result it froze, as ``workflow.perform`` records it.
 
-- ``overdue_list_p95_ms``: ``dispatch.sla.queries.overdue(session, district=…, limit=50)`` over
-  the 7 districts, in this process (server time); also the ``/supervise/overdue`` page (first
-  page, per district supervisor and city-wide) through a test client when it exists.
+- ``overdue_list_p95_ms``: the ``/supervise/overdue`` page (first page) of a district
+  supervisor through a test client (server time); also the page city-wide and the bare
+  ``dispatch.sla.queries.overdue(session, district=…, limit=50)`` over the 7 districts.
 - ``dashboard_ms``: p95 of the ``/insight`` page (last 30 days, city-wide) through a test
   client; also the JSON twin, a district's view and the bare function.
 - ``evaluation_month_s``: median of ``/insight/evaluation`` for October 2026, city-wide, through
@@ -379,18 +379,19 @@ def bench_overdue(app: Any, data: dict[str, Any], calls: int) -> dict[str, Any]:
         )
         sess.rollback()
     if "supervise.overdue_review" in app.view_functions:
-        with app.app_context():
-            city = logged_in_client(app, data["viewers"]["bench-leader"])
-            local = logged_in_client(app, data["viewers"]["bench-district-supervisor"])
-            n = max(20, calls // 5)
-            out["page_district_supervisor"] = summary(timed(get_ok(local, "/supervise/overdue"), n))
-            out["page_city_by_district"] = summary(
-                timed(
-                    lambda: get_ok(city, f"/supervise/overdue?district={rng.choice(districts)}")(),
-                    n,
-                )
+        # No app context around the test clients: each request needs its own g (its
+        # logged-in user); inside one, the first request's user answers them all.
+        city = logged_in_client(app, data["viewers"]["bench-leader"])
+        local = logged_in_client(app, data["viewers"]["bench-district-supervisor"])
+        n = max(20, calls // 5)
+        out["page_district_supervisor"] = summary(timed(get_ok(local, "/supervise/overdue"), n))
+        out["page_city_by_district"] = summary(
+            timed(
+                lambda: get_ok(city, f"/supervise/overdue?district={rng.choice(districts)}")(),
+                n,
             )
-            out["page_city"] = summary(timed(get_ok(city, "/supervise/overdue"), n))
+        )
+        out["page_city"] = summary(timed(get_ok(city, "/supervise/overdue"), n))
         out["page"] = "/supervise/overdue (first page, real now: more overdue than at NOW)"
     else:
         out["page"] = "not measured: /supervise/overdue does not exist yet"
@@ -426,13 +427,14 @@ def bench_dashboard(app: Any, data: dict[str, Any], calls: int) -> dict[str, Any
 
         out["function_district"] = summary(timed(function_district, calls))
         sess.rollback()
-    with app.app_context():
-        city = logged_in_client(app, data["viewers"]["bench-leader"])
-        local = logged_in_client(app, data["viewers"]["bench-district-supervisor"])
-        out["page_city"] = summary(timed(get_ok(city, f"/insight?{query}"), calls))
-        out["api_city"] = summary(timed(get_ok(city, f"/api/v1/insight/dashboard?{query}"), calls))
-        out["page_district"] = summary(timed(get_ok(local, f"/insight?{query}"), calls))
-        out["wall_city"] = summary(timed(get_ok(city, f"/insight?wall=1&{query}"), calls))
+    # No app context around the test clients: each request needs its own g (its
+    # logged-in user); inside one, the first request's user answers them all.
+    city = logged_in_client(app, data["viewers"]["bench-leader"])
+    local = logged_in_client(app, data["viewers"]["bench-district-supervisor"])
+    out["page_city"] = summary(timed(get_ok(city, f"/insight?{query}"), calls))
+    out["api_city"] = summary(timed(get_ok(city, f"/api/v1/insight/dashboard?{query}"), calls))
+    out["page_district"] = summary(timed(get_ok(local, f"/insight?{query}"), calls))
+    out["wall_city"] = summary(timed(get_ok(city, f"/insight?wall=1&{query}"), calls))
     out["figures"] = {
         "totals": figures["totals"],
         "districts": len(figures["on_time_by_district"]),
@@ -466,18 +468,15 @@ def bench_evaluation(app: Any, data: dict[str, Any], runs: int) -> dict[str, Any
             timed(lambda: evaluate(sess, period, now=NOW, scope=scope), runs, warm=1)
         )
         sess.rollback()
-    with app.app_context():
-        city = logged_in_client(app, data["viewers"]["bench-leader"])
-        local = logged_in_client(app, data["viewers"]["bench-district-supervisor"])
-        out["page_city"] = summary(
-            timed(get_ok(city, f"/insight/evaluation?{query}"), runs, warm=1)
-        )
-        out["page_district"] = summary(
-            timed(get_ok(local, f"/insight/evaluation?{query}"), runs, warm=1)
-        )
-        out["csv_city"] = summary(
-            timed(get_ok(city, f"/insight/evaluation.csv?{query}"), runs, warm=1)
-        )
+    # No app context around the test clients: each request needs its own g (its
+    # logged-in user); inside one, the first request's user answers them all.
+    city = logged_in_client(app, data["viewers"]["bench-leader"])
+    local = logged_in_client(app, data["viewers"]["bench-district-supervisor"])
+    out["page_city"] = summary(timed(get_ok(city, f"/insight/evaluation?{query}"), runs, warm=1))
+    out["page_district"] = summary(
+        timed(get_ok(local, f"/insight/evaluation?{query}"), runs, warm=1)
+    )
+    out["csv_city"] = summary(timed(get_ok(city, f"/insight/evaluation.csv?{query}"), runs, warm=1))
     out["subjects"] = {kind: len(rows) for kind, rows in result.results.items()}
     out["result"] = result
     return out
@@ -509,6 +508,13 @@ FRAMES_JS = """async () => {
 }"""
 
 
+LOCATE_OPEN_CASES = """
+UPDATE case_file c SET location = ST_GeometryN(ST_GeneratePoints(g.geom, 1, c.id), 1)
+FROM grid g
+WHERE g.id = c.grid_id AND c.location IS NULL AND c.state NOT IN ('closed', 'void', 'merged')
+"""
+
+
 def bench_map(app: Any, data: dict[str, Any], calls: int) -> dict[str, Any]:
     """The supervisors' map: its two JSON feeds (server time, bytes), then the page itself in
     headless Chromium for the leader (every open case) and a district supervisor: time until
@@ -521,26 +527,31 @@ def bench_map(app: Any, data: dict[str, Any], calls: int) -> dict[str, Any]:
     from tests.factories import PASSWORD
 
     out: dict[str, Any] = {}
-    with app.app_context():
-        city = logged_in_client(app, data["viewers"]["bench-leader"])
-        local = logged_in_client(app, data["viewers"]["bench-district-supervisor"])
-        for name, client in (("city", city), ("district", local)):
-            for feed in ("grids", "cases"):
-                url = f"/api/v1/supervise/map/{feed}"
-                out[f"api_{feed}_{name}"] = summary(timed(get_ok(client, url), max(calls // 5, 5)))
-                out[f"api_{feed}_{name}"]["bytes"] = len(client.get(url).data)
-        with database(app).new_session() as sess:
-            from sqlalchemy import text
+    # No app context around the test clients: each request needs its own g (its
+    # logged-in user); inside one, the first request's user answers them all.
+    with database(app).new_session() as sess:
+        from sqlalchemy import text
 
-            sess.execute(
-                text("UPDATE app_user SET password_hash = :h WHERE id IN (:a, :b)"),
-                {
-                    "h": generate_password_hash(PASSWORD),
-                    "a": data["viewers"]["bench-leader"],
-                    "b": data["viewers"]["bench-district-supervisor"],
-                },
-            )
-            sess.commit()
+        # The SLA data set places cases in grids without points: give each open case a
+        # point inside its grid (reproducible: the case id seeds it), once.
+        located = sess.execute(text(LOCATE_OPEN_CASES)).rowcount
+        out["open_cases_given_points"] = located
+        sess.execute(
+            text("UPDATE app_user SET password_hash = :h WHERE id IN (:a, :b)"),
+            {
+                "h": generate_password_hash(PASSWORD),
+                "a": data["viewers"]["bench-leader"],
+                "b": data["viewers"]["bench-district-supervisor"],
+            },
+        )
+        sess.commit()
+    city = logged_in_client(app, data["viewers"]["bench-leader"])
+    local = logged_in_client(app, data["viewers"]["bench-district-supervisor"])
+    for name, client in (("city", city), ("district", local)):
+        for feed in ("grids", "cases"):
+            url = f"/api/v1/supervise/map/{feed}"
+            out[f"api_{feed}_{name}"] = summary(timed(get_ok(client, url), max(calls // 5, 5)))
+            out[f"api_{feed}_{name}"]["bytes"] = len(client.get(url).data)
     if not CHROMIUM.exists():
         out["browser"] = "skipped: /usr/bin/chromium missing"
         return out
@@ -702,15 +713,16 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     finally:
         database(app).engine.dispose()
 
-    overdue_p95 = overdue["query_by_district"]["p95_ms"]
-    page_p95 = overdue.get("page_district_supervisor", {}).get("p95_ms")
+    query_p95 = overdue["query_by_district"]["p95_ms"]
+    page_p95 = overdue["page_district_supervisor"]["p95_ms"]
     metrics = {
-        "overdue_list_p95_ms": overdue_p95,
+        "overdue_list_p95_ms": page_p95,
         "dashboard_ms": dash["page_city"]["p95_ms"],
         "evaluation_month_s": round(evaluation["page_city"]["median_ms"] / 1000, 3),
     }
     extra = {
-        "overdue_page_p95_ms": page_p95,
+        "overdue_query_p95_ms": query_p95,
+        "overdue_page_city_p95_ms": overdue["page_city"]["p95_ms"],
         "dashboard_api_p95_ms": dash["api_city"]["p95_ms"],
         "dashboard_function_median_ms": dash["function_city"]["median_ms"],
         "evaluation_function_median_s": round(evaluation["function_city"]["median_ms"] / 1000, 3),
@@ -729,8 +741,9 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "targets": TARGETS,
         "within_targets": {k: metrics[k] <= v for k, v in TARGETS.items()},
         "definitions": {
-            "overdue_list_p95_ms": "dispatch.sla.queries.overdue(district=…, limit=50, "
-            "now=NOW), 7 districts at random, each call its own transaction, p95",
+            "overdue_list_p95_ms": "GET /supervise/overdue (first page: count, 50 rows, filter "
+            "choices, template) as a district supervisor through a test client, p95 of the "
+            "server time, at the real now (every open stage of the data set is past due by then)",
             "dashboard_ms": "GET /insight (30 days, city-wide leader) through a test client, "
             "p95 of the server time (queries + template)",
             "evaluation_month_s": "GET /insight/evaluation for October 2026 (city-wide leader) "

@@ -37,6 +37,7 @@ from sqlalchemy import (
     and_,
     any_,
     case,
+    false,
     func,
     literal,
     or_,
@@ -193,9 +194,12 @@ def source_events(ctx: Context) -> Select[Any]:
         )
         .cte("period_events")
     )
+    # The viewer's scope is a column of the cases, tested after the outer join (through
+    # COALESCE, which PostgreSQL cannot turn back into an inner join): filtering the cases
+    # first brought back the nested loops above (a district's month: 3 s instead of 1).
     cases = (
-        select(c.c.id, c.c.state, c.c.filed_at)
-        .where(among(ctx, select(events.c.case_id)), ctx.scope_clause)
+        select(c.c.id, c.c.state, c.c.filed_at, ctx.scope_clause.label("in_scope"))
+        .where(among(ctx, select(events.c.case_id)))
         .subquery("period_cases")
     )
     returned = returned_dispatches(ctx).cte("returned")
@@ -235,7 +239,7 @@ def source_events(ctx: Context) -> Select[Any]:
         .outerjoin(misrouted, misrouted.c.case_id == events.c.case_id)
     )
     if ctx.scope is not None:
-        query = query.where(cases.c.id.is_not(None))
+        query = query.where(func.coalesce(cases.c.in_scope, false()))
     return query
 
 

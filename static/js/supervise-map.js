@@ -162,6 +162,7 @@
     return L.divIcon({ className: "case-marker level-" + level, iconSize: [14, 14] });
   });
   var popup = L.popup({ autoPanPadding: [24, 24] });
+  var received = false;  // the cases' answer has come: progress reports from then on count
   var clusters = L.markerClusterGroup({
     chunkedLoading: true,
     chunkInterval: 100,
@@ -184,7 +185,8 @@
       });
     },
     chunkProgress: function (processed, total) {
-      if (processed === total) el.dataset.cases = String(total);
+      // Also called (0 of 0) when the layer joins the map, before any case has arrived.
+      if (received && processed === total) el.dataset.cases = String(total);
     }
   });
   clusters.on("click", function (e) {
@@ -216,6 +218,7 @@
     }
     document.getElementById("map-totals").textContent = t.totals
       .replace("CASES", String(data.cases.length)).replace("OVERDUE", String(overdue));
+    received = true;
     if (!markers.length) el.dataset.cases = "0";
     clusters.addLayers(markers);
   });
