@@ -60,6 +60,13 @@ DEFAULTS: dict[str, Any] = {
     #: Discovery: how to reach the API's maintainers, and how to get an API key.
     "OPEN311_CONTACT": "数字城管监督指挥中心 / City urban management centre",
     "OPEN311_KEY_SERVICE": "API keys are issued by the centre's administrators on request.",
+    # --- The 12345 hotline desk (hotline/)
+    #: Open cases this close (metres) to a new call's point are offered as duplicates ...
+    "HOTLINE_DUPLICATE_M": 250.0,
+    #: ... when reported in the last this many days.
+    "HOTLINE_DUPLICATE_DAYS": 30,
+    #: An operator page's incoming-call stream ends after this many seconds (it reconnects).
+    "HOTLINE_STREAM_SECONDS": 300.0,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "JSON_SORT_KEYS": False,
@@ -96,6 +103,9 @@ ENV_KEYS: dict[str, type] = {
     "OPEN311_CONTACT": str,
     "OPEN311_KEY_SERVICE": str,
     "SESSION_COOKIE_SECURE": bool,
+    "HOTLINE_DUPLICATE_M": float,
+    "HOTLINE_DUPLICATE_DAYS": int,
+    "HOTLINE_STREAM_SECONDS": float,
 }
 
 
