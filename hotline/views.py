@@ -17,6 +17,7 @@ from flask_login import current_user
 from dispatch.auth import login_required_page
 from dispatch.models import User
 from dispatch.models.people import Role
+from dispatch.pages import STATE_LABELS
 from hotline import live
 from hotline.models import Channel, RequestType
 
@@ -88,6 +89,7 @@ def desk() -> ResponseReturnValue:
         request_types=request_type_labels(),
         channels=channel_labels(),
         duplicate_m=current_app.config["HOTLINE_DUPLICATE_M"],
+        state_labels={str(k): str(v) for k, v in STATE_LABELS.items()},
         tile_url=current_app.config.get("MAP_TILE_URL", ""),
         tile_attribution=current_app.config.get("MAP_TILE_ATTRIBUTION", ""),
     )
