@@ -116,6 +116,7 @@
           (state.category && state.category.id === c.id ? " checked" : "") + "> " + esc(c.name) +
           ' <span class="muted">' + esc(c.code) + " · " + esc(c.major_name) + "</span></label>";
       }).join("");
+      form.dataset.suggestedFor = text;  // which text the list answers (tests wait on it)
       $("categories").querySelectorAll("input").forEach(function (input) {
         input.addEventListener("change", function () {
           var c = cats[Number(input.dataset.i)];
@@ -248,6 +249,7 @@
       state.places = res.body.places;
       state.active = state.places.length ? 0 : -1;
       renderPlaces();
+      placeQ.dataset.answered = q;
     }).catch(ignoreStale);
   }
   function pickPlace(i) {
@@ -412,8 +414,10 @@
   function connectStream() {
     if (source) source.close();
     var url = cfg.urls.stream + (seatIn.value.trim() ? "?" + qs({ seat: seatIn.value.trim() }) : "");
+    document.body.dataset.stream = "connecting";
     source = new EventSource(url);
-    source.addEventListener("open", function () { document.body.dataset.stream = "open"; });
+    var seat = seatIn.value.trim();
+    source.addEventListener("open", function () { document.body.dataset.stream = "open:" + seat; });
     source.addEventListener("incoming", function (ev) {
       var call = JSON.parse(ev.data);
       var box = $("incoming");
