@@ -17,7 +17,7 @@ from sqlalchemy import select
 from core.db import retry_on_lock_race
 from core.db import session as db_session
 from dispatch.access import Actor, can_view
-from dispatch.api import _json_body, _opt_float, _opt_int, _text
+from dispatch.api import MAX_DB_INT, _json_body, _opt_float, _opt_int, _text
 from dispatch.auth import api_user, exempt_api
 from dispatch.errors import Forbidden, InvalidInput, NotFound
 from dispatch.models import Case, User
@@ -54,6 +54,13 @@ def _bool(data: dict[str, Any], name: str) -> bool:
     if not isinstance(raw, bool):
         raise InvalidInput(f"{name} must be true or false", {name: "not a boolean"})
     return raw
+
+
+def _id(value: int, what: str) -> int:
+    """Ids are PostgreSQL integers: a larger number names nothing (and must not reach SQL)."""
+    if value > MAX_DB_INT:
+        raise NotFound(f"no {what} {value}")
+    return value
 
 
 def _query_float(name: str, *, required: bool = False, default: float | None = None) -> Any:
@@ -116,7 +123,9 @@ def set_keywords(category_id: int) -> ResponseReturnValue:
     _user_with(Role.ADMIN)
     data = _json_body()
     sess = db_session()
-    category = services.set_category_keywords(sess, category_id, _text(data, "keywords", 4000))
+    category = services.set_category_keywords(
+        sess, _id(category_id, "category"), _text(data, "keywords", 4000)
+    )
     sess.commit()
     return jsonify({"id": category.id, "keywords": category.keywords})
 
@@ -164,7 +173,7 @@ def _save_entry(entry_id: int | None) -> ResponseReturnValue:
         answer=_text(data, "answer", 10_000),
         keywords=_text(data, "keywords", 500),
         is_active=True if data.get("is_active") is None else _bool(data, "is_active"),
-        entry_id=entry_id,
+        entry_id=None if entry_id is None else _id(entry_id, "knowledge entry"),
     )
     sess.commit()
     return jsonify(knowledge.entry_json(entry)), 201 if entry_id is None else 200
@@ -275,7 +284,9 @@ def reveal_caller(caller_id: int) -> ResponseReturnValue:
     assert user is not None
     data = _json_body()
     sess = db_session()
-    phone = reveal_phone(sess, user, caller_id=caller_id, reason=_text(data, "reason", 200))
+    phone = reveal_phone(
+        sess, user, caller_id=_id(caller_id, "caller"), reason=_text(data, "reason", 200)
+    )
     sess.commit()
     return jsonify({"phone": phone})
 

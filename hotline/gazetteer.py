@@ -142,11 +142,14 @@ def _rows_from_csv(text: str, crs: CRS, report: ImportReport) -> list[_Row]:
             {"file": "columns"},
         )
     rows = []
-    for line, raw in enumerate(reader, start=2):
-        values = {(k or "").strip().lower(): v for k, v in raw.items()}
-        row = _check_row(f"line {line}", values, crs, report)
-        if row:
-            rows.append(row)
+    try:
+        for line, raw in enumerate(reader, start=2):
+            values = {(k or "").strip().lower(): v for k, v in raw.items()}
+            row = _check_row(f"line {line}", values, crs, report)
+            if row:
+                rows.append(row)
+    except csv.Error as exc:
+        raise InvalidInput(f"the CSV cannot be read: {exc}", {"file": "csv"}) from None
     return rows
 
 
@@ -161,6 +164,9 @@ def _rows_from_geojson(text: str, crs: CRS, report: ImportReport) -> list[_Row]:
     rows = []
     for i, feat in enumerate(features, start=1):
         where = f"feature {i}"
+        if not isinstance(feat, dict) or not isinstance(feat.get("properties") or {}, dict):
+            report.errors.append(f"{where}: not a GeoJSON feature")
+            continue
         try:
             geom: BaseGeometry = shape(feat["geometry"])
             point = geom if isinstance(geom, Point) else geom.representative_point()

@@ -29,6 +29,7 @@ from dispatch.intake import Report, create_case
 from dispatch.models import Case, CaseCaller, Category, FilingCondition, User
 from dispatch.models.cases import FINAL_STATES, Source
 from dispatch.workflow import Action, perform
+from grids import services as grid_services
 from grids.crs import CRS, distance_m, to_wgs84
 from hotline.models import (
     CallOutcome,
@@ -232,6 +233,12 @@ def find_duplicates(
         ).all()
         points = [(r[0], r[1], r[2]) for r in rows]
     else:
+        # SQLite keeps points as WKB: narrow to the grids near the point (indexed) first, and
+        # the located cases outside every grid, then measure in Python.
+        index = grid_services.locator().index(session)
+        if index is not None:
+            codes = index.codes_near(lng, lat, q.radius_m * 1.2)
+            where.append(or_(c.c.grid_code.in_(codes), c.c.grid_code.is_(None)))
         rows = session.execute(
             select(c.c.id, type_coerce(c.c.location, LargeBinary)).where(*where).limit(50_000)
         ).all()

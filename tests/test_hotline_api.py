@@ -451,3 +451,21 @@ def test_the_event_stream_passes_the_seats_calls_and_keeps_alive() -> None:
     assert next(events) == ": keep-alive\n\n"
     events.close()
     assert b._queues == set(), "a closed stream leaves no listener behind"
+
+
+def test_grids_near_a_point_cover_every_point_within_the_radius(app: Flask, world: World) -> None:
+    """The SQLite duplicate search narrows to these grids first: none may be missed."""
+    import math
+
+    from grids import services as grid_services
+
+    with app.app_context():
+        index = grid_services.locator().index()
+    for radius in (50.0, 250.0, 1000.0):
+        codes = set(index.codes_near(world.grid.lng, world.grid.lat, radius))
+        dlat = radius * 0.99 / 110_574.0
+        dlng = dlat / math.cos(math.radians(world.grid.lat))
+        for dx, dy in ((dlng, 0), (-dlng, 0), (0, dlat), (0, -dlat), (dlng * 0.7, dlat * 0.7)):
+            loc = index.locate(world.grid.lng + dx, world.grid.lat + dy)
+            if loc.found:
+                assert loc.grid_code in codes, (radius, dx, dy)
