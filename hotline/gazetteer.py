@@ -38,8 +38,8 @@ _KIND_ORDER = {
 }
 
 
-def entry_json(entry: GazetteerEntry) -> dict[str, Any]:
-    """An entry as the desk's suggestions list shows it."""
+def entry_json(entry: Any) -> dict[str, Any]:
+    """An entry (model or row) as the desk's suggestions list shows it."""
     return {
         "id": entry.id,
         "kind": entry.kind,
@@ -56,23 +56,24 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
-def search(session: Session, query: str, limit: int = MAX_SUGGESTIONS) -> list[GazetteerEntry]:
-    """Places matching every word of ``query``: exact names first, then prefixes, then
-    specific kinds (landmarks, roads) before areas, then shorter names."""
+def search(session: Session, query: str, limit: int = MAX_SUGGESTIONS) -> list[Any]:
+    """Places (plain rows) matching every word of ``query``: exact names first, then prefixes,
+    then specific kinds (landmarks, roads) before areas, then shorter names."""
     words = query.split()[:5]
     if not words:
         return []
-    text = GazetteerEntry.name + " " + GazetteerEntry.aliases + " " + GazetteerEntry.parent_name
+    g = GazetteerEntry.__table__.c
+    text = g.name + " " + g.aliases + " " + g.parent_name
     conds = [text.like(_like(w), escape="\\") for w in words]
-    rows = session.scalars(
-        select(GazetteerEntry)
+    rows = session.execute(
+        select(g.id, g.kind, g.name, g.aliases, g.parent_name, g.lng, g.lat)
         .where(and_(*conds))
-        .order_by(func.length(GazetteerEntry.name), GazetteerEntry.id)
+        .order_by(func.length(g.name), g.id)
         .limit(200)
     ).all()
     first = words[0]
 
-    def rank(e: GazetteerEntry) -> tuple[int, int, int, int]:
+    def rank(e: Any) -> tuple[int, int, int, int]:
         exact = 0 if e.name == first or first in e.aliases.split() else 1
         prefix = 0 if e.name.startswith(first) else 1
         return (exact, prefix, _KIND_ORDER.get(GazetteerKind(e.kind), 9), len(e.name))

@@ -135,32 +135,39 @@ def suggest_categories(session: Session, text: str, limit: int = 5) -> list[dict
     ids = [cid for _score, cid in scored[:limit]]
     if not ids:
         return []
-    cats = {c.id: c for c in session.scalars(select(Category).where(Category.id.in_(ids)))}
-    conds: dict[int, list[FilingCondition]] = {}
-    for cond in session.scalars(
-        select(FilingCondition)
-        .where(FilingCondition.category_id.in_(ids), FilingCondition.is_active.is_(True))
-        .order_by(FilingCondition.id)
+    # Plain rows, not ORM objects: this answers while the operator types.
+    cat = Category.__table__.c
+    cats = {
+        r.id: r
+        for r in session.execute(
+            select(cat.id, cat.kind, cat.code, cat.name, cat.major_name).where(cat.id.in_(ids))
+        )
+    }
+    fc = FilingCondition.__table__.c
+    conds: dict[int, list[dict[str, Any]]] = {}
+    for r in session.execute(
+        select(fc.id, fc.category_id, fc.text, fc.limit_value, fc.clock_type, fc.urgency)
+        .where(fc.category_id.in_(ids), fc.is_active.is_(True))
+        .order_by(fc.id)
     ):
-        conds.setdefault(cond.category_id, []).append(cond)
-    score_of = dict((cid, s) for s, cid in scored)
+        conds.setdefault(r.category_id, []).append(
+            {
+                "id": r.id,
+                "text": r.text,
+                "limit_value": r.limit_value,
+                "clock_type": r.clock_type,
+                "urgency": r.urgency,
+            }
+        )
+    score_of = {cid: s for s, cid in scored}
     return [
         {
-            "id": cats[cid].id,
-            "code": cats[cid].full_code,
+            "id": cid,
+            "code": ("C" if cats[cid].kind == "component" else "M") + cats[cid].code,
             "name": cats[cid].name,
             "major_name": cats[cid].major_name,
             "score": score_of[cid],
-            "conditions": [
-                {
-                    "id": c.id,
-                    "text": c.text,
-                    "limit_value": c.limit_value,
-                    "clock_type": c.clock_type,
-                    "urgency": c.urgency,
-                }
-                for c in conds.get(cid, [])
-            ],
+            "conditions": conds.get(cid, []),
         }
         for cid in ids
     ]
