@@ -209,6 +209,7 @@ def test_log_a_call_from_the_keyboard_alone(
     expect(page.locator(f"#history li[data-number='{desk.open_case}']")).to_be_visible()
     kb.press("Tab")
     kb.type("钱女士")
+    kb.press("Enter")  # a stray Enter sends nothing
     kb.press("Tab")  # anonymous: left unticked
     kb.press("Tab")  # request type: complaint (the default)
     kb.press("Tab")  # channel: 12345
@@ -234,6 +235,7 @@ def test_log_a_call_from_the_keyboard_alone(
     kb.press("Enter")
     expect(page.locator("#grid-name")).to_have_text(desk.landmark_grid)
     expect(page.locator("#grid-info")).to_contain_text("Officer")
+    assert page.locator("#result").is_hidden()
     kb.press("Control+Enter")
     told = page.locator("#told-number")
     expect(told).to_have_text(re.compile(r"^\d{13}$"))
@@ -270,6 +272,13 @@ def test_place_by_map_click_and_by_typed_coordinates(operator, base_url: str, de
     page.keyboard.press("Tab")
     page.select_option("#coord-crs", "gcj02")
     expect(page.locator("#grid-name")).to_have_text(desk.grid_name)
+    # Mid-call, one Esc only warns; a second one discards the call.
+    page.keyboard.press("Escape")
+    expect(page.locator("#form-error")).to_contain_text("Esc again")
+    expect(page.locator("#coord-lng")).not_to_have_value("")
+    page.keyboard.press("Escape")
+    expect(page.locator("#coord-lng")).to_have_value("")
+    expect(page.locator("#caller-phone")).to_be_focused()
     assert errors == []
 
 

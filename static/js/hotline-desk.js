@@ -381,7 +381,9 @@
   }
   form.addEventListener("submit", function (ev) { ev.preventDefault(); submit(); });
   form.addEventListener("keydown", function (ev) {
-    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); submit(); }
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); submit(); return; }
+    // A stray Enter in a field must not send a half-taken call: only Ctrl+Enter or the button.
+    if (ev.key === "Enter" && ev.target.tagName === "INPUT") ev.preventDefault();
   });
 
   function reset() {
@@ -405,8 +407,21 @@
     phone.focus();
   }
   $("new-call").addEventListener("click", reset);
+  // Esc starts a new call at once after a submit; mid-call it asks for a second Esc first.
+  var discardUntil = 0;
+  function untouched() { return !phone.value.trim() && !desc.value.trim() && !state.point; }
   document.addEventListener("keydown", function (ev) {
-    if (ev.key === "Escape" && !ev.defaultPrevented) { ev.preventDefault(); reset(); }
+    if (ev.key !== "Escape" || ev.defaultPrevented) return;
+    ev.preventDefault();
+    if (!$("result").hidden || untouched() || Date.now() < discardUntil) {
+      discardUntil = 0;
+      reset();
+      return;
+    }
+    discardUntil = Date.now() + 3000;
+    var err = $("form-error");
+    err.textContent = t.discard;
+    err.hidden = false;
   });
 
   // ------------------------------------------------------------------ incoming calls
