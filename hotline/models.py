@@ -21,6 +21,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, one_of
 from core.types import UTCDateTime, utcnow
+from dispatch.models import CaseCaller
+
+#: The caller history looks a number up among the callers of every case (dispatch's table; the
+#: index belongs to the desk that needs it).
+Index("ix_case_caller_phone", CaseCaller.__table__.c.phone)
 
 
 class RequestType(enum.StrEnum):

@@ -19,6 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("case_caller", schema=None) as batch_op:
+        batch_op.create_index("ix_case_caller_phone", ["phone"], unique=False)
     op.create_table(
         "gazetteer_entry",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -234,6 +236,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("case_caller", schema=None) as batch_op:
+        batch_op.drop_index("ix_case_caller_phone")
     with op.batch_alter_table("phone_reveal", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_phone_reveal_user_id"))
 
