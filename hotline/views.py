@@ -20,6 +20,7 @@ from dispatch.models.people import Role
 from dispatch.pages import STATE_LABELS
 from hotline import live
 from hotline.models import Channel, RequestType
+from hotline.privacy import may_reveal
 
 bp = Blueprint("hotline", __name__, url_prefix="/hotline", template_folder="templates")
 
@@ -100,7 +101,11 @@ def desk() -> ResponseReturnValue:
 def callbacks_page() -> ResponseReturnValue:
     """The callback (回访) queue."""
     user = _user(Role.OPERATOR, Role.SHIFT_SUPERVISOR)
-    return render_template("hotline/callbacks.html", may_record=user.has_role(Role.OPERATOR))
+    return render_template(
+        "hotline/callbacks.html",
+        may_record=user.has_role(Role.OPERATOR),
+        may_reveal=may_reveal(user),
+    )
 
 
 @bp.get("/admin")

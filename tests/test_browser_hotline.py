@@ -54,6 +54,7 @@ class Desk:
     grid_lat: float
     grid_name: str
     closed_case: str  #: closed, two callers waiting for their callback
+    second_closed: str  #: closed, one caller waiting (the supervisor's reveal)
     repeat_phone: str  #: the number of the open case's caller
 
 
@@ -112,6 +113,7 @@ def desk(desk_app: Flask) -> Iterator[Desk]:
         dup = new_case(sess, w, phone="13822220000", name="乙")
         act(sess, w, dup, "merge", data={"duplicate_of": closed.number})
         advance_to(sess, w, CaseState.CLOSED, case=closed)
+        second = advance_to(sess, w, CaseState.CLOSED)
         grid_name = sess.scalar(select(Grid.name).where(Grid.id == w.grid.grid_id))
         sess.commit()
         made = Desk(
@@ -123,6 +125,7 @@ def desk(desk_app: Flask) -> Iterator[Desk]:
             grid_lat=w.grid.lat,
             grid_name=grid_name,
             closed_case=closed.number,
+            second_closed=second.number,
             repeat_phone="13755550000",
         )
         user_ids = [u.id for u in w.users.values()]
@@ -151,6 +154,7 @@ def desk(desk_app: Flask) -> Iterator[Desk]:
         sess.execute(delete(KnowledgeEntry).where(KnowledgeEntry.id.not_in(knowledge_before)))
         if not had_places:
             sess.execute(delete(GazetteerEntry).where(GazetteerEntry.source == "demo"))
+        sess.execute(delete(GazetteerEntry).where(GazetteerEntry.source == f"import:{PREFIX}.csv"))
         for user_id in user_ids:
             user = sess.get(User, user_id)
             if user is not None:
@@ -392,3 +396,72 @@ def test_incoming_call_pops_up_with_the_callers_history(
     assert anonymous.status_code == 401
     expect(page.locator("#incoming")).to_contain_text(desk.repeat_phone)
     assert errors == []
+
+
+def _logged_in(browser, base_url: str, username: str, path: str):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in_page(page, base_url, username, path)
+    return context, page, errors
+
+
+def test_a_supervisor_sees_masked_numbers_and_reveals_one(
+    browser, base_url: str, desk: Desk, desk_app: Flask
+) -> None:
+    from hotline.models import PhoneReveal
+
+    context, page, errors = _logged_in(
+        browser, base_url, f"{PREFIX}-shift_supervisor", "/hotline/callbacks?lang=en"
+    )
+    row = page.locator(f"tr[data-number='{desk.second_closed}']")
+    expect(row.locator(".caller-phone")).to_have_text("138****5678")
+    assert row.locator("button.record").count() == 0, "supervisors do not record callbacks"
+    row.locator("button.reveal").focus()
+    page.keyboard.press("Enter")
+    expect(row.locator(".caller-phone")).to_have_text("13812345678")
+    with database(desk_app).new_session() as sess:
+        logged = sess.scalars(select(PhoneReveal).order_by(PhoneReveal.id.desc())).first()
+        assert logged.role == "shift_supervisor" and logged.reason == "callback queue"
+    assert errors == []
+    context.close()
+
+
+def test_admin_manages_answers_and_imports_places(
+    browser, base_url: str, desk: Desk, tmp_path
+) -> None:
+    context, page, errors = _logged_in(
+        browser, base_url, f"{PREFIX}-admin", "/hotline/admin?lang=en"
+    )
+    page.fill("#kb-title-in", "测试停车收费标准")
+    page.fill("#kb-answer", "路内停车首小时2元。")
+    page.fill("#kb-keywords", "停车 收费")
+    page.click("#kb-save")
+    expect(page.locator("#kb-list")).to_contain_text("测试停车收费标准")
+    csv_path = tmp_path / f"{PREFIX}.csv"
+    csv_path.write_text(
+        f"name,kind,lng,lat,parent\n测试导入广场,landmark,{desk.grid_lng},{desk.grid_lat},测试区\n",
+        encoding="utf-8",
+    )
+    page.set_input_files("#gz-file", str(csv_path))
+    page.click("#gz-form button[type=submit]")
+    expect(page.locator("#admin-status")).to_contain_text("1 added")
+    # The operator finds the new answer and the new place at once.
+    res = requests.get(
+        f"{base_url}/api/v1/hotline/gazetteer",
+        params={"q": "测试导入广场"},
+        headers={"Authorization": f"Bearer {desk.token}"},
+        timeout=30,
+    )
+    assert [p["name"] for p in res.json()["places"]] == ["测试导入广场"]
+    res = requests.get(
+        f"{base_url}/api/v1/hotline/knowledge",
+        params={"q": "停车"},
+        headers={"Authorization": f"Bearer {desk.token}"},
+        timeout=30,
+    )
+    assert "测试停车收费标准" in [e["title"] for e in res.json()["entries"]]
+    assert errors == []
+    context.close()

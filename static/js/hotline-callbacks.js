@@ -20,7 +20,11 @@
     var done = c.satisfaction;
     var head = '<span class="caller-name">' + esc(c.name) + "</span> <span class=\"caller-phone\">" + esc(c.phone) + "</span>";
     if (done) return '<div class="caller-row" data-caller="' + c.id + '">' + head + " · " + esc(t.recorded) + ": " + esc(t[done] || done) + "</div>";
-    if (!cfg.mayRecord) return '<div class="caller-row">' + head + "</div>";
+    if (!cfg.mayRecord) {
+      return '<div class="caller-row" data-caller="' + c.id + '">' + head +
+        (cfg.mayReveal && c.phone.indexOf("*") >= 0
+          ? ' <button type="button" class="reveal" data-caller="' + c.id + '">' + esc(t.reveal) + "</button>" : "") + "</div>";
+    }
     return '<div class="caller-row" data-caller="' + c.id + '">' + head +
       ' <label>' + esc(t.satisfaction) + ' <select id="sat-' + c.id + '"><option value="">' + esc(t.choose) + "</option>" +
       ["satisfied", "basically_satisfied", "dissatisfied"].map(function (s) { return '<option value="' + s + '">' + esc(t[s]) + "</option>"; }).join("") +
@@ -41,9 +45,26 @@
         body.querySelectorAll("button.record").forEach(function (btn) {
           btn.addEventListener("click", function () { record(btn.dataset.caller); });
         });
+        body.querySelectorAll("button.reveal").forEach(function (btn) {
+          btn.addEventListener("click", function () { reveal(btn); });
+        });
         document.body.dataset.loaded = String(Date.now());
       })
       .catch(function () { status.textContent = t.failed; });
+  }
+  // A full number for a role that may see it: asked for one at a time, and logged.
+  function reveal(btn) {
+    fetch(cfg.urls.reveal.replace("/0/reveal", "/" + btn.dataset.caller + "/reveal"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify({ reason: "callback queue" }),
+    }).then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b }; }); })
+      .then(function (res) {
+        if (!res.ok) { status.textContent = (res.body.error && res.body.error.message) || t.failed; return; }
+        btn.parentNode.querySelector(".caller-phone").textContent = res.body.phone;
+        btn.remove();
+      });
   }
   function record(id) {
     var sat = document.getElementById("sat-" + id).value;
