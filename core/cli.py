@@ -74,6 +74,9 @@ def start_command(host: str, port: int, no_serve: bool) -> None:
         logins = seed_all(sess)
         sess.commit()
         bset = grid_services.active_set(sess)
+    from hotline.cli import load_demo_if_empty
+
+    load_demo_if_empty()  # the desk's gazetteer of the demo city and a few answers, once
     url = f"http://{host}:{port}/"
     click.echo("")
     click.echo(f"  Database: {app.config['DATABASE_URL']}")

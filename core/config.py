@@ -63,6 +63,13 @@ DEFAULTS: dict[str, Any] = {
     #: How long a worker trusts an API token it has looked up (a revocation made elsewhere takes
     #: this long to reach it; 0: look the token up on every request).
     "API_TOKEN_CACHE_SECONDS": 10.0,
+    # --- The 12345 hotline desk (hotline/)
+    #: Open cases this close (metres) to a new call's point are offered as duplicates ...
+    "HOTLINE_DUPLICATE_M": 250.0,
+    #: ... when reported in the last this many days.
+    "HOTLINE_DUPLICATE_DAYS": 30,
+    #: An operator page's incoming-call stream ends after this many seconds (it reconnects).
+    "HOTLINE_STREAM_SECONDS": 300.0,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "JSON_SORT_KEYS": False,
@@ -100,6 +107,9 @@ ENV_KEYS: dict[str, type] = {
     "OPEN311_KEY_SERVICE": str,
     "API_TOKEN_CACHE_SECONDS": float,
     "SESSION_COOKIE_SECURE": bool,
+    "HOTLINE_DUPLICATE_M": float,
+    "HOTLINE_DUPLICATE_DAYS": int,
+    "HOTLINE_STREAM_SECONDS": float,
 }
 
 

@@ -41,9 +41,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Feature packages, bottom-up (imports flow hotline -> dispatch -> grids).
     import dispatch
     import grids
+    import hotline
 
     grids.init_app(app)
     dispatch.init_app(app)
+    hotline.init_app(app)
 
     from core import cli
 

@@ -6,6 +6,7 @@ and that real responses match their schemas.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dispatch.insight import openapi as insight_openapi
@@ -720,8 +721,19 @@ def _with_bad_text_errors(paths: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
+#: Features built on dispatch (the hotline desk) add their (schemas, paths) here when they are
+#: imported: imports flow hotline -> dispatch, never back.
+EXTENSIONS: list[Callable[[], tuple[dict[str, Any], dict[str, Any]]]] = []
+
+
 def spec() -> dict[str, Any]:
     """The whole OpenAPI document."""
+    extra_schemas: dict[str, Any] = {}
+    extra_paths: dict[str, Any] = {}
+    for part in EXTENSIONS:
+        schemas, paths = part()
+        extra_schemas.update(schemas)
+        extra_paths.update(paths)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -739,6 +751,7 @@ def spec() -> dict[str, Any]:
                 **open311_openapi.SCHEMAS,
                 **supervise_openapi.SCHEMAS,
                 **insight_openapi.SCHEMAS,
+                **extra_schemas,
             },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
@@ -752,6 +765,7 @@ def spec() -> dict[str, Any]:
                 **open311_openapi.paths(),
                 **supervise_openapi.paths(),
                 **insight_openapi.paths(_errors),
+                **extra_paths,
             }
         ),
         "x-actions": {str(a): sorted(str(r) for r in e.roles) for a, e in TRANSITIONS.items()},

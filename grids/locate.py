@@ -410,6 +410,14 @@ class GridIndex:
         ids = np.where(index >= 0, self.ids[np.maximum(index, 0)], -1)
         return ids, approx
 
+    def codes_near(self, lng: float, lat: float, radius_m: float) -> list[str]:
+        """Codes of the grids that may lie within ``radius_m`` of a WGS-84 point (a bounding
+        box test: it may name a grid a little farther away, never misses a nearer one)."""
+        dlat = radius_m / _M_PER_DEG_LAT * 1.01
+        dlng = dlat / max(math.cos(math.radians(lat)), 0.01)
+        hits = self._tree.query(shapely.box(lng - dlng, lat - dlat, lng + dlng, lat + dlat))
+        return sorted(self.codes[int(i)] for i in hits)
+
     def locate(self, lng: float, lat: float, crs: CRS = CRS.WGS84) -> Location:
         """Locate one point given in ``crs``."""
         if crs is not CRS.WGS84 and crs is not CRS.CGCS2000:

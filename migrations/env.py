@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 
 import dispatch.models  # noqa: F401  (registers the tables)
 import grids.models  # noqa: F401
+import hotline.models  # noqa: F401
 from core.config import load_config
 from core.db import Base, make_engine
 
