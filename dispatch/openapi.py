@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dispatch.insight import openapi as insight_openapi
+from dispatch.inspector import openapi as inspector_openapi
 from dispatch.models.cases import CaseState, Placement, Source
 from dispatch.models.notifications import NotificationKind
 from dispatch.models.people import Role
@@ -739,6 +740,7 @@ def spec() -> dict[str, Any]:
                 **open311_openapi.SCHEMAS,
                 **supervise_openapi.SCHEMAS,
                 **insight_openapi.SCHEMAS,
+                **inspector_openapi.SCHEMAS,
             },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
@@ -752,6 +754,7 @@ def spec() -> dict[str, Any]:
                 **open311_openapi.paths(),
                 **supervise_openapi.paths(),
                 **insight_openapi.paths(_errors),
+                **inspector_openapi.paths(),
             }
         ),
         "x-actions": {str(a): sorted(str(r) for r in e.roles) for a, e in TRANSITIONS.items()},

@@ -1,0 +1,32 @@
+/* My reports and their states, and my figures for this month. */
+(function () {
+  "use strict";
+  const S = window.Inspector.strings;
+  const figures = document.getElementById("figures");
+  fetch(figures.dataset.url, { headers: { Accept: "application/json" } }).then((r) => r.json()).then((data) => {
+    figures.replaceChildren();
+    for (const f of data.figures) {
+      const dt = document.createElement("dt"); dt.textContent = f.label;
+      const dd = document.createElement("dd"); dd.dataset.key = f.key;
+      dd.textContent = f.rate == null ? "—" : Math.round(f.rate * 1000) / 10 + "% (" + f.numerator + "/" + f.denominator + ")";
+      figures.append(dt, dd);
+    }
+  }).catch(() => null);
+  const list = document.getElementById("reports");
+  fetch(list.dataset.url, { headers: { Accept: "application/json" } }).then((r) => r.json()).then((data) => {
+    list.replaceChildren();
+    if (!data.reports.length) {
+      const li = document.createElement("li"); li.className = "muted"; li.textContent = S.none; list.append(li);
+    }
+    for (const rep of data.reports) {
+      const li = document.createElement("li");
+      li.className = "card"; li.dataset.number = rep.number;
+      if (rep.thumbs.length) { const img = document.createElement("img"); img.src = rep.thumbs[0]; img.alt = ""; li.append(img); }
+      const head = document.createElement("strong"); head.textContent = rep.number + " · " + rep.state_label;
+      const desc = document.createElement("span"); desc.textContent = rep.description.slice(0, 80);
+      li.append(head, desc);
+      list.append(li);
+    }
+    list.setAttribute("aria-busy", "false");
+  }).catch(() => null);
+})();
