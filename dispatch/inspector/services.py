@@ -437,15 +437,14 @@ def my_reports(
 ) -> list[tuple[Case, ReportEvidence]]:
     """The reports I made from the phone, newest first, with their evidence."""
     inspector(user)
-    return list(
-        session.execute(
-            select(Case, ReportEvidence)
-            .join(ReportEvidence, ReportEvidence.case_id == Case.id)
-            .where(ReportEvidence.reporter_user_id == user.id)
-            .order_by(Case.id.desc())
-            .limit(limit)
-        ).tuples()
+    query = (
+        select(Case, ReportEvidence)
+        .join(ReportEvidence, ReportEvidence.case_id == Case.id)
+        .where(ReportEvidence.reporter_user_id == user.id)
+        .order_by(Case.id.desc())
+        .limit(limit)
     )
+    return [(c, e) for c, e in session.execute(query)]
 
 
 def my_figures(session: Session, user: User, first: Any, last: Any) -> list[dict[str, Any]]:
@@ -495,7 +494,7 @@ def flagged_reports(
     )
     if not include_reviewed:
         query = query.where(ReportEvidence.reviewed_at.is_(None))
-    return list(session.execute(query).tuples())
+    return [(c, e) for c, e in session.execute(query)]
 
 
 def review_flag(
