@@ -73,6 +73,7 @@ bench: setup  ## Benchmarks; results in bench/results/*.json (see bench/README.m
 	$(BIN)/python -m bench.intake_bench
 	$(BIN)/python -m bench.sla_bench
 	$(BIN)/python -m bench.supervisor_bench
+	$(BIN)/python -m bench.inspector_bench
 
 clean-db:
 	rm -f instance/dispatch.sqlite3*

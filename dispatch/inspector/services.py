@@ -221,17 +221,7 @@ def category_choices(session: Session, user: User, *, now: datetime | None = Non
     ).all()
     items = []
     for c in categories:
-        conditions = [
-            {
-                "id": fc.id,
-                "text": fc.text,
-                "limit": fc.limit_value,
-                "clock": fc.clock_type,
-                "urgency": fc.urgency,
-            }
-            for fc in c.conditions
-            if fc.is_active
-        ]
+        conditions = [{"id": fc.id, "text": fc.text} for fc in c.conditions if fc.is_active]
         items.append(
             {
                 "id": c.id,
