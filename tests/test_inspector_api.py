@@ -299,3 +299,36 @@ def test_my_reports_categories_and_figures(
     assert api.get("/api/v1/inspector/figures?from=2026-02-01&to=2026-01-01").status_code == 400
     grids = api.get("/api/v1/inspector/grids").get_json()
     assert len(grids["features"]) > 100  # a city-wide inspector sees every community grid
+
+
+def test_task_levels_red_and_yellow(client: FlaskClient, db_session: Session, world: World) -> None:
+    from datetime import timedelta
+
+    from core.types import utcnow
+    from dispatch.inspector.services import open_timer, timer_level
+    from dispatch.models.sla import Stage
+
+    late = advance_to(db_session, world, CaseState.TO_VERIFY)
+    soon = advance_to(db_session, world, CaseState.TO_VERIFY)
+    fresh = advance_to(db_session, world, CaseState.TO_VERIFY)
+    now = utcnow()
+    late_timer = open_timer(db_session, late.id, Stage.VERIFY)
+    late_timer.warn_at, late_timer.due_at = now - timedelta(hours=2), now - timedelta(hours=1)
+    soon_timer = open_timer(db_session, soon.id, Stage.VERIFY)
+    soon_timer.warn_at, soon_timer.due_at = now - timedelta(minutes=5), now + timedelta(hours=1)
+    fresh_timer = open_timer(db_session, fresh.id, Stage.VERIFY)
+    fresh_timer.warn_at, fresh_timer.due_at = now + timedelta(hours=1), now + timedelta(hours=2)
+    db_session.flush()
+    assert timer_level(None, now) == "ok"
+    api = api_client(client, db_session, world.users["inspector"])
+    levels = {
+        t["number"]: t["level"] for t in api.get("/api/v1/inspector/tasks").get_json()["tasks"]
+    }
+    assert (levels[late.number], levels[soon.number], levels[fresh.number]) == (
+        "red",
+        "yellow",
+        "ok",
+    )
+    # Without my position: soonest due first.
+    numbers = [t["number"] for t in api.get("/api/v1/inspector/tasks").get_json()["tasks"]]
+    assert numbers.index(late.number) < numbers.index(soon.number) < numbers.index(fresh.number)

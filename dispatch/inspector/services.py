@@ -264,7 +264,8 @@ class Task:
     photos: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _level(timer: CaseTimer | None, now: datetime) -> str:
+def timer_level(timer: CaseTimer | None, now: datetime) -> str:
+    """``red`` past due, ``yellow`` past the warning point, else ``ok`` (live, not the sweep's)."""
     if timer is None:
         return "ok"
     if (timer.state == TimerState.RUNNING and now >= timer.due_at) or timer.level >= 2:
@@ -327,7 +328,7 @@ def tasks(
         dist = None
         if lng is not None and lat is not None and case.location is not None:
             dist = round(distance_m(lng, lat, case.location.x, case.location.y), 1)
-        out.append(Task(case, str(stage), t.due_at if t else None, _level(t, now), dist))
+        out.append(Task(case, str(stage), t.due_at if t else None, timer_level(t, now), dist))
     far = float("inf")
     out.sort(
         key=lambda task: (

@@ -24,6 +24,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from core.db import session as db_session
+from core.types import utcnow
 from dispatch.access import can_view
 from dispatch.auth import login_required_page
 from dispatch.errors import WorkflowError
@@ -156,6 +157,7 @@ def task_page(number: str) -> ResponseReturnValue:
         is_task=state in services.TASK_STAGES,
         is_check=state is CaseState.TO_CHECK,
         timer=timer,
+        level=services.timer_level(timer, utcnow()),
         photos=services.photos_of(sess, case),
     )
 
