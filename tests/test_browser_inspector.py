@@ -277,4 +277,10 @@ def test_complete_a_verification_and_a_check(phone, world: Committed, insp_app: 
     page.tap("#verdict-pass")
     expect(page.locator("#task-done")).to_be_visible()
     assert _state(insp_app, world.check) == "to_close"
+
+    # My reports (the checked one among them) and my figures for the month.
+    page.tap("#tab-mine")
+    expect(page.locator(f"#reports li[data-number='{world.check}']")).to_contain_text("待结案")
+    expect(page.locator("#figures dd")).to_have_count(3)
+    expect(page.locator("#figures dd[data-key=on_time_check]")).to_contain_text("(1/1)")
     assert errors == []
