@@ -298,7 +298,33 @@ def test_my_reports_categories_and_figures(
     assert [f["key"] for f in figures] == ["valid_reports", "on_time_verification", "on_time_check"]
     assert api.get("/api/v1/inspector/figures?from=2026-02-01&to=2026-01-01").status_code == 400
     grids = api.get("/api/v1/inspector/grids").get_json()
-    assert len(grids["features"]) > 100  # a city-wide inspector sees every community grid
+    assert len(grids["grids"]) > 100  # a city-wide inspector sees every community grid
+    district = make_user(
+        db_session,
+        "insp-grids",
+        "inspector",
+        scope_kind="district",
+        scope_code=world.grid.district,
+    )
+    mine = api_client(client, db_session, district).get("/api/v1/inspector/grids").get_json()
+    codes = {g["code"] for g in mine["grids"]}
+    assert world.grid.code in codes and world.far_grid.code not in codes
+    assert {c[:6] for c in codes} == {world.grid.district}
+    # The delta-encoded outline decodes to the grid's own ring (within the 1 m rounding).
+    from shapely.geometry import Polygon
+
+    from grids import services as grid_services
+
+    grid = grid_services.grid_by_code(db_session, world.grid.code)
+    polygon = next(g for g in mine["grids"] if g["code"] == world.grid.code)["polygons"][0]
+    x = y = 0
+    ring = []
+    flat = polygon[0]
+    for i in range(0, len(flat), 2):
+        x, y = x + flat[i], y + flat[i + 1]
+        ring.append((x / mine["unit"], y / mine["unit"]))
+    drawn = Polygon(ring)
+    assert drawn.symmetric_difference(grid.geom).area / grid.geom.area < 0.02
 
 
 def test_task_levels_red_and_yellow(client: FlaskClient, db_session: Session, world: World) -> None:

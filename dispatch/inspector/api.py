@@ -8,7 +8,6 @@ written before the commit and removed again when the submission does not happen.
 
 from __future__ import annotations
 
-import gzip
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,6 +106,7 @@ def _read_photos(required: int) -> list[ProcessedPhoto]:
         raise InvalidInput("take at least one photo", {"photos": "required"})
     out, fields, messages = [], {}, []
     for i, storage in enumerate(files):
+        storage.stream.seek(0)  # a retried view (lost SQLite lock race) reads it again
         data = storage.stream.read(cfg["PHOTO_MAX_BYTES"] + 1)
         try:
             out.append(photo_mod.process_upload(data, index=i))
@@ -169,25 +169,37 @@ def report_json(case: Case, evidence: ReportEvidence | None) -> dict[str, Any]:
 
 
 def compact_json(body: Any) -> Response:
-    """A JSON answer as small as it can be for a phone: UTF-8 Chinese (not escaped), no
-    spaces, gzip-compressed when the client takes it (the catalogue and grids are the page's
-    largest downloads)."""
+    """A JSON answer as small as it can be for a phone: UTF-8 Chinese (not escaped), no spaces;
+    the phone's HTTP cache keeps it an hour (the service worker keeps it offline)."""
     data = current_app.json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     response = current_app.response_class(data, mimetype="application/json")
-    response.vary.add("Accept-Encoding")
-    if "gzip" in request.headers.get("Accept-Encoding", "") and len(data) > 1024:
-        response.set_data(gzip.compress(data, 6))
-        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Cache-Control"] = "private, max-age=3600"
     return response
 
 
-def _rounded(coords: Any) -> Any:
-    """Coordinates to 6 decimals (0.1 m): a phone map needs no more."""
-    if isinstance(coords, (list, tuple)):
-        if coords and isinstance(coords[0], float):
-            return [round(c, 6) for c in coords]
-        return [_rounded(c) for c in coords]
-    return coords
+#: Grid outlines are sent in units of 1e-5 degrees (~1 m): drawing them needs no more.
+GRID_UNIT = 100_000
+
+
+def delta_rings(geometry: dict[str, Any]) -> list[list[list[int]]]:
+    """A (Multi)Polygon's rings as flat integer deltas: per polygon, per ring
+    ``[x0, y0, dx1, dy1, …]`` in 1e-5 degrees; about a third of the GeoJSON text."""
+    polygons = geometry["coordinates"]
+    if geometry["type"] == "Polygon":
+        polygons = [polygons]
+    out = []
+    for polygon in polygons:
+        rings = []
+        for ring in polygon:
+            flat: list[int] = []
+            px = py = 0
+            for x, y, *_ in ring:
+                ix, iy = round(x * GRID_UNIT), round(y * GRID_UNIT)
+                flat += [ix - px, iy - py]
+                px, py = ix, iy
+            rings.append(flat)
+        out.append(rings)
+    return out
 
 
 # ---------------------------------------------------------------------------- endpoints
@@ -214,37 +226,31 @@ def categories() -> ResponseReturnValue:
 
 @bp.get("/grids")
 def my_grids() -> ResponseReturnValue:
-    """The community grids of my area as GeoJSON (simplified for a phone's map)."""
+    """The community grids of my area, simplified and delta-encoded for a phone's map."""
     user = api_user()
     services.inspector(user)
     sess = db_session()
     bset = grid_services.active_set(sess)
     if bset is None:
-        return jsonify({"type": "FeatureCollection", "features": []})
+        return compact_json({"boundary_set": None, "unit": GRID_UNIT, "grids": []})
     city, districts, codes = services.area_grid_filter(user)
     grids = grid_services.leaf_grids(sess, bset.id)
     if not city:
         grids = [g for g in grids if g.code[:6] in districts or g.code in codes]
-    features = []
-    for grid in grids:
-        feature = grid_services.grid_feature(grid, simplify_m=5.0)
-        geometry = feature["geometry"]
-        features.append(
-            {
-                "type": "Feature",
-                "id": grid.code,
-                "geometry": {
-                    "type": geometry["type"],
-                    "coordinates": _rounded(geometry["coordinates"]),
-                },
-                "properties": {"code": grid.code, "name": grid.name},
-            }
-        )
     return compact_json(
         {
-            "type": "FeatureCollection",
             "boundary_set": {"id": bset.id, "version": bset.version},
-            "features": features,
+            "unit": GRID_UNIT,
+            "grids": [
+                {
+                    "code": g.code,
+                    "name": g.name,
+                    "polygons": delta_rings(
+                        grid_services.grid_feature(g, simplify_m=5.0)["geometry"]
+                    ),
+                }
+                for g in grids
+            ],
         }
     )
 

@@ -125,6 +125,15 @@ def paths() -> dict[str, Any]:
                             "required": ["categories", "recent", "frequent"],
                             "properties": {
                                 "categories": {"type": "array", "items": {"type": "object"}},
+                                "majors": {
+                                    "type": "object",
+                                    "description": "major class key -> name",
+                                },
+                                "condition_texts": {
+                                    "type": "array",
+                                    "items": {"type": "string"},
+                                    "description": "a category's conditions are [id, index]",
+                                },
                                 "recent": {"type": "array", "items": {"type": "integer"}},
                                 "frequent": {"type": "array", "items": {"type": "integer"}},
                             },
@@ -136,10 +145,12 @@ def paths() -> dict[str, Any]:
         },
         "/api/v1/inspector/grids": {
             "get": {
-                "summary": "The community grids of my area (GeoJSON, simplified)",
+                "summary": "The community grids of my area, simplified for a phone's map",
+                "description": "Each grid's `polygons`: per polygon, per ring, a flat list "
+                "[x0, y0, dx1, dy1, …] of integers in 1/`unit` degrees (WGS-84 lng, lat).",
                 "tags": tag,
                 "responses": {
-                    "200": _ok({"type": "object", "required": ["type", "features"]}),
+                    "200": _ok({"type": "object", "required": ["unit", "grids"]}),
                     **_errors(401, 403),
                 },
             }

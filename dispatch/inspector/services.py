@@ -211,24 +211,32 @@ def _photo_row(
 
 # ---------------------------------------------------------------------------- categories
 def category_choices(session: Session, user: User, *, now: datetime | None = None) -> dict:
-    """Active minor classes with their filing conditions, and the user's recent and frequent
-    ones (from their own reports) to show first."""
+    """Active minor classes (``conditions``: [id, index into ``condition_texts``]; ``major``:
+    key into ``majors``), and the user's recent and frequent ones (from their own reports) to
+    show first."""
     categories = session.scalars(
         select(Category)
         .where(Category.is_active.is_(True))
         .options(selectinload(Category.conditions))
         .order_by(Category.kind.desc(), Category.code)
     ).all()
+    # Compact for a phone: major class names and condition texts (a few dozen distinct ones
+    # over hundreds of classes) are sent once and referred to by key / index.
     items = []
+    majors: dict[str, str] = {}
+    texts: dict[str, int] = {}
     for c in categories:
-        conditions = [{"id": fc.id, "text": fc.text} for fc in c.conditions if fc.is_active]
+        major = c.full_code[:3]
+        majors[major] = c.major_name
+        conditions = [
+            [fc.id, texts.setdefault(fc.text, len(texts))] for fc in c.conditions if fc.is_active
+        ]
         items.append(
             {
                 "id": c.id,
                 "code": c.full_code,
                 "name": c.name,
-                "major": c.major_name,
-                "kind": c.kind,
+                "major": major,
                 "keywords": c.keywords,
                 "conditions": conditions,
             }
@@ -248,7 +256,13 @@ def category_choices(session: Session, user: User, *, now: datetime | None = Non
             recent.append(category_id)
         counts[category_id] = counts.get(category_id, 0) + 1
     frequent = [cid for cid, _n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][:8]
-    return {"categories": items, "recent": recent, "frequent": frequent}
+    return {
+        "categories": items,
+        "majors": majors,
+        "condition_texts": list(texts),
+        "recent": recent,
+        "frequent": frequent,
+    }
 
 
 # ---------------------------------------------------------------------------- tasks

@@ -16,14 +16,28 @@
     L.tileLayer(mapEl.dataset.tileUrl, { attribution: mapEl.dataset.tileAttribution, maxZoom: 19 }).addTo(map);
   }
   let fitted = false;
+  /** Rings sent as integer deltas (see the API) back to Leaflet's [lat, lng] lists. */
+  function rings(polygon, unit) {
+    return polygon.map((flat) => {
+      const out = [];
+      let x = 0, y = 0;
+      for (let i = 0; i < flat.length; i += 2) {
+        x += flat[i]; y += flat[i + 1];
+        out.push([y / unit, x / unit]);
+      }
+      return out;
+    });
+  }
   fetch(mapEl.dataset.gridsUrl, { headers: { Accept: "application/json" } })
     .then((r) => (r.ok ? r.json() : null))
-    .then((fc) => {
-      if (!fc || !fc.features.length) return;
-      const layer = L.geoJSON(fc, {
-        style: { color: "#0b5394", weight: 1, fillOpacity: 0.04 },
-        onEachFeature: (f, l) => l.bindTooltip(f.properties.name, { sticky: true }),
-      }).addTo(map);
+    .then((data) => {
+      if (!data || !data.grids.length) return;
+      const layer = L.featureGroup();
+      for (const g of data.grids) {
+        L.polygon(g.polygons.map((p) => rings(p, data.unit)), { color: "#0b5394", weight: 1, fillOpacity: 0.04 })
+          .bindTooltip(g.name, { sticky: true }).addTo(layer);
+      }
+      layer.addTo(map);
       if (!fitted) map.fitBounds(layer.getBounds());
     })
     .catch(() => null);
@@ -71,19 +85,19 @@
   const search = document.getElementById("category-search");
   const select = document.getElementById("category");
   const condition = document.getElementById("condition");
-  let catalogue = { categories: [], recent: [], frequent: [] };
+  let catalogue = { categories: [], majors: {}, condition_texts: [], recent: [], frequent: [] };
   const byId = new Map();
 
   function option(c) {
     const o = document.createElement("option");
-    o.value = c.id; o.textContent = c.name + " · " + c.major;
+    o.value = c.id; o.textContent = c.name + " · " + (catalogue.majors[c.major] || "");
     return o;
   }
   function fillCategories() {
     const q = search.value.trim().toLowerCase();
     const chosen = select.value;
     select.replaceChildren();
-    const match = (c) => !q || (c.name + " " + c.keywords + " " + c.code + " " + c.major).toLowerCase().includes(q);
+    const match = (c) => !q || (c.name + " " + c.keywords + " " + c.code + " " + (catalogue.majors[c.major] || "")).toLowerCase().includes(q);
     const first = [...new Set([...catalogue.recent, ...catalogue.frequent])].map((id) => byId.get(id)).filter(Boolean).filter(match);
     if (first.length) {
       const g = document.createElement("optgroup"); g.label = S.recent;
@@ -99,8 +113,8 @@
     const c = byId.get(Number(select.value));
     condition.replaceChildren(new Option("—", ""));
     if (!c) return;
-    c.conditions.forEach((fc) => condition.append(new Option(fc.text, fc.id)));
-    if (c.conditions.length === 1) condition.value = String(c.conditions[0].id);
+    c.conditions.forEach(([id, text]) => condition.append(new Option(catalogue.condition_texts[text], id)));
+    if (c.conditions.length === 1) condition.value = String(c.conditions[0][0]);
   }
   fetch(form.dataset.categoriesUrl, { headers: { Accept: "application/json" } })
     .then((r) => r.json())
