@@ -180,6 +180,16 @@ def test_far_photo_and_vague_position_are_flagged_not_refused(
     assert fine.get_json()["number"] not in numbers
     far_row = next(r for r in listed if r["number"] == response.get_json()["number"])
     assert 900 < far_row["flag_detail"]["photo_distance_m"] < 1100
+    # The case page shows the supervisor the photo (a thumbnail) and why the report is flagged.
+    from tests.conftest import log_in
+
+    log_in(client, world.users["shift_supervisor"])
+    g.pop("_login_user", None)
+    page = client.get(f"/cases/{response.get_json()['number']}").get_data(as_text=True)
+    assert 'id="evidence-flags"' in page and "照片距上报点" in page
+    assert response.get_json()["thumbs"][0] in page
+    fine_page = client.get(f"/cases/{fine.get_json()['number']}").get_data(as_text=True)
+    assert 'id="report-evidence"' in fine_page and 'id="evidence-flags"' not in fine_page
     reviewed = supervisor.post(f"/api/v1/inspector/flags/{response.get_json()['number']}/review")
     assert reviewed.status_code == 200
     listed = supervisor.get("/api/v1/inspector/flags").get_json()["reports"]

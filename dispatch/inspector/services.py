@@ -436,6 +436,19 @@ def photos_of(session: Session, case: Case) -> dict[str, list[dict[str, Any]]]:
     return {"before": before, "after": after}
 
 
+def evidence_of(session: Session, case_id: int) -> dict[str, Any] | None:
+    """An inspector report's evidence (position, flags) and its report photos, if any."""
+    row = session.get(ReportEvidence, case_id)
+    if row is None:
+        return None
+    photos = session.scalars(
+        select(CasePhoto)
+        .where(CasePhoto.case_id == case_id, CasePhoto.purpose == str(PhotoPurpose.REPORT))
+        .order_by(CasePhoto.id)
+    ).all()
+    return {"row": row, "photos": photos}
+
+
 # ---------------------------------------------------------------------------- my reports
 def my_reports(
     session: Session, user: User, *, limit: int = 100

@@ -51,7 +51,12 @@ def _inspector() -> User:
 
 @bp.app_context_processor
 def _nav() -> dict[str, Any]:
-    return {"inspector_nav_links": inspector_nav_links}
+    return {"inspector_nav_links": inspector_nav_links, "report_evidence": report_evidence}
+
+
+def report_evidence(case_id: int) -> dict[str, Any] | None:
+    """For the case page: an inspector report's position evidence and its photos' GPS/time."""
+    return services.evidence_of(db_session(), case_id)
 
 
 def inspector_nav_links() -> list[tuple[str, str]]:
