@@ -33,7 +33,8 @@ def _reason(data: bytes, **cfg: object) -> str:
         (jpeg(400, 300)[:-600], "damaged"),
         (png_header_bomb(), "too many pixels"),  # beyond Pillow's own bomb guard
         (png_header_bomb(9_000, 8_000), "too many pixels"),  # beyond ours only
-        (png_header_bomb(20_000, 10), "too many pixels"),  # one side too long
+        (png_header_bomb(20_000, 40), "too many pixels"),  # one side too long
+        (png_header_bomb(1, 1), "too small"),
     ],
 )
 def test_bad_files_are_refused_with_a_reason(data: bytes, reason: str) -> None:
@@ -75,7 +76,7 @@ def test_display_and_thumbnail_sizes() -> None:
 
 def test_png_with_transparency_is_flattened() -> None:
     out = io.BytesIO()
-    Image.new("RGBA", (20, 10), (0, 0, 0, 0)).save(out, "PNG")
+    Image.new("RGBA", (40, 40), (0, 0, 0, 0)).save(out, "PNG")
     photo = process_upload(out.getvalue(), config=CFG)
     assert photo.original_format == "png"
     image = Image.open(io.BytesIO(photo.display)).convert("RGB")

@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "PHOTO_MAX_PIXELS": 60_000_000,
     #: Longest side of any accepted image (pixels); panoramas beyond this are refused.
     "PHOTO_MAX_SIDE": 16_000,
+    #: Shortest side a photo must have to show anything (pixels).
+    "PHOTO_MIN_SIDE": 32,
     #: Photos per submission (report or task).
     "PHOTO_MAX_COUNT": 6,
     "PHOTO_DISPLAY_PX": 1600,
@@ -141,8 +143,11 @@ def process_upload(data: bytes, *, index: int = 0, config: Any = None) -> Proces
                 {name: "wrong type"},
             )
         width, height = image.size
-        if width <= 0 or height <= 0:
-            raise PhotoRejected("the photo has no pixels", {name: "damaged"})
+        if min(width, height) < cfg["PHOTO_MIN_SIDE"]:
+            raise PhotoRejected(
+                f"the photo is too small to show anything ({width} × {height} pixels)",
+                {name: "too small"},
+            )
         if max(width, height) > cfg["PHOTO_MAX_SIDE"] or width * height > cfg["PHOTO_MAX_PIXELS"]:
             raise PhotoRejected(
                 f"the photo is too large ({width} × {height} pixels; at most "
