@@ -16,9 +16,10 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dispatch.models import Case, CaseEvent
+from dispatch.models import Case, CaseEvent, User
 from dispatch.models.cases import CaseState
 from dispatch.models.inspector import CasePhoto, ReportEvidence
+from dispatch.models.people import Role
 from tests.factories import api_client, make_user
 from tests.inspector_support import gif, jpeg, png_header_bomb
 from tests.workflow_helpers import World, advance_to, build_world
@@ -172,6 +173,24 @@ def test_far_photo_and_vague_position_are_flagged_not_refused(
     assert vague.get_json()["flags"] == ["poor_accuracy"]
     fine = _post(api, _form(world, jpeg(gps=(world.grid.lng, world.grid.lat))), key="key-ok-00001")
     assert fine.get_json()["flags"] == []
+
+    # The shift supervisors reaching the case are told (inbox), once per report.
+    from dispatch.models import Notification
+    from dispatch.notifications.render import render
+
+    told = db_session.scalars(
+        select(Notification).where(Notification.kind == "report_flagged")
+    ).all()
+    by_case = {n.case_id for n in told}
+    far_case = db_session.scalar(select(Case).where(Case.number == response.get_json()["number"]))
+    fine_case = db_session.scalar(select(Case).where(Case.number == fine.get_json()["number"]))
+    assert far_case.id in by_case and fine_case.id not in by_case
+    for note in told:
+        user = db_session.get(User, note.user_id)
+        assert user.has_role(Role.SHIFT_SUPERVISOR)
+    far_note = next(n for n in told if n.case_id == far_case.id)
+    title, body = render(far_note.kind, far_note.params)
+    assert far_case.number in title and body
 
     supervisor = api_client(client, db_session, world.users["shift_supervisor"])
     listed = supervisor.get("/api/v1/inspector/flags").get_json()["reports"]

@@ -170,8 +170,35 @@ def submit_report(
             is_flagged=bool(flags),
         )
     )
+    if flags:
+        _notify_flagged(session, case, [str(f) for f in flags], detail, now)
     session.flush()
     return case, True
+
+
+def _notify_flagged(
+    session: Session, case: Case, flags: list[str], detail: dict[str, float], now: datetime
+) -> None:
+    """Tell the shift supervisors reaching the case (nearest scope first) that it is doubtful."""
+    from dispatch.models.notifications import NotificationKind
+    from dispatch.notifications import Recipients, notify
+    from dispatch.notifications.events import case_ref
+    from dispatch.sla.calendar_store import calendar
+
+    supervisors = Recipients(session).in_scope(case_ref(case), (Role.SHIFT_SUPERVISOR,))
+    if not supervisors:
+        return
+    notify(
+        session,
+        calendar(session),
+        supervisors,
+        case_id=case.id,
+        kind=str(NotificationKind.REPORT_FLAGGED),
+        params={"case_number": case.number, "flags": flags, **detail},
+        urgent=False,
+        cause=f"inspector:flagged:{case.id}",
+        now=now,
+    )
 
 
 def _photo_distance(case: Case, photo: ProcessedPhoto) -> float | None:
