@@ -71,5 +71,5 @@ def png_header_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
 def gif() -> bytes:
     """A real image, in a format we do not take."""
     out = io.BytesIO()
-    Image.new("RGB", (10, 10), (1, 2, 3)).save(out, "GIF")
+    Image.new("RGB", (48, 48), (1, 2, 3)).save(out, "GIF")
     return out.getvalue()

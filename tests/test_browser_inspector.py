@@ -20,6 +20,7 @@ from core.db import database
 from core.i18n import SHANGHAI
 from tests.browser import live_server, log_in_page
 from tests.conftest import make_test_app
+from tests.inspector_support import gif as gif_bytes
 from tests.inspector_support import jpeg
 
 pytestmark = pytest.mark.browser
@@ -241,6 +242,15 @@ def test_report_online_then_offline_and_back(
     new = [d for _n, d, _p in after[len(after_one) :]]
     assert sorted(new) == sorted(["离线上报一：乱堆物料", "离线上报二：占道经营"])
     expect(page.locator("#outbox-badge")).to_be_hidden()
+
+    # A photo the centre refuses: the item says why and waits to be removed, never resent.
+    _fill_report(page, world, "动图一张", gif_bytes())
+    refused = page.locator("#outbox li[data-status=failed]")
+    expect(refused).to_have_count(1)
+    expect(refused).to_contain_text("GIF")
+    refused.locator("button").tap()
+    expect(refused).to_have_count(0)
+    assert len(_cases_by(insp_app, world.inspector_id)) == len(after)
     assert errors == []
 
 
