@@ -296,6 +296,16 @@ def test_tasks_nearest_first_and_completion_through_the_workflow(
         select(CasePhoto.purpose).where(CasePhoto.case_id.in_([verify.id, check.id]))
     ).all()
     assert sorted(purposes) == ["check", "verify"]
+    # My figures count what I just did, as the evaluation does.
+    figures = {f["key"]: f for f in api.get("/api/v1/inspector/figures").get_json()["figures"]}
+    assert (
+        figures["on_time_verification"]["numerator"],
+        figures["on_time_verification"]["denominator"],
+    ) == (1, 1)
+    assert (figures["on_time_check"]["numerator"], figures["on_time_check"]["denominator"]) == (
+        1,
+        1,
+    )
 
 
 def test_stale_version_is_a_conflict(
@@ -320,6 +330,8 @@ def test_my_reports_categories_and_figures(
     reports = api.get("/api/v1/inspector/reports").get_json()["reports"]
     assert [r["number"] for r in reports] == [made["number"]]
     assert reports[0]["state"] == "reported" and reports[0]["state_label"]
+    other = make_user(db_session, "insp-other", "inspector")
+    assert api_client(client, db_session, other).get(REPORTS).get_json()["reports"] == []
     choices = api.get("/api/v1/inspector/categories").get_json()
     assert choices["recent"] == [world.category.id]
     assert any(c["id"] == world.category.id and c["conditions"] for c in choices["categories"])
