@@ -293,4 +293,7 @@ def test_complete_a_verification_and_a_check(phone, world: Committed, insp_app: 
     expect(page.locator(f"#reports li[data-number='{world.check}']")).to_contain_text("待结案")
     expect(page.locator("#figures dd")).to_have_count(3)
     expect(page.locator("#figures dd[data-key=on_time_check]")).to_contain_text("(1/1)")
+    page.tap("#period-last")  # nothing of mine last month
+    expect(page.locator("#period-last[aria-pressed=true]")).to_be_visible()
+    expect(page.locator("#figures dd[data-key=on_time_check]")).to_have_text("—")
     assert errors == []
