@@ -42,6 +42,7 @@ def test_manifest_and_service_worker(client: FlaskClient) -> None:
     body = sw.get_data(as_text=True)
     assert "/static/js/inspector/outbox.js" in body and "/inspector/report" in body
     assert 'request.method !== "GET"' in body  # submissions never come from the cache
+    assert 'const CACHE = "inspector-' in body
 
 
 def test_flag_review_page_for_shift_supervisors(client: FlaskClient, db_session: Session) -> None:
@@ -49,3 +50,16 @@ def test_flag_review_page_for_shift_supervisors(client: FlaskClient, db_session:
     assert client.get("/inspector/flags").status_code == 403
     log_in(client, make_user(db_session, "page-shift", "shift_supervisor"))
     assert client.get("/inspector/flags").status_code == 200
+
+
+def test_service_worker_cache_follows_the_shell_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Phones get new scripts: the cache name changes whenever a file it keeps changes."""
+    from dispatch.inspector.views import SHELL_FILES, _shell_digest
+
+    for name in SHELL_FILES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("v1")
+    before = _shell_digest(str(tmp_path))
+    (tmp_path / SHELL_FILES[1]).write_text("v2")
+    _shell_digest.cache_clear()
+    assert _shell_digest(str(tmp_path)) != before

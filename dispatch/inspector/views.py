@@ -7,6 +7,9 @@ token. Nothing here changes a case.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -38,8 +41,31 @@ from dispatch.pages import STATE_LABELS
 
 bp = Blueprint("inspector", __name__, url_prefix="/inspector", template_folder="../templates")
 
-#: The service worker's cache name changes with this (bump when the shell's files change).
-SHELL_VERSION = "inspector-v1"
+#: The files the service worker keeps on the phone (under ``static/``).
+SHELL_FILES = (
+    "css/inspector.css",
+    "js/inspector/outbox.js",
+    "js/inspector/report.js",
+    "js/inspector/tasks.js",
+    "js/inspector/mine.js",
+    "vendor/leaflet/leaflet.js",
+    "vendor/leaflet/leaflet.css",
+)
+
+
+@functools.cache
+def _shell_digest(static_folder: str) -> str:
+    digest = hashlib.sha256()
+    for name in SHELL_FILES:
+        path = Path(static_folder) / name
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()[:12]
+
+
+def shell_version() -> str:
+    """The service worker's cache name: it changes whenever a file it keeps changes, so phones
+    pick up new scripts (static files are served from that cache first)."""
+    return "inspector-" + _shell_digest(current_app.static_folder or "")
 
 
 def _inspector() -> User:
@@ -108,7 +134,6 @@ def _shell(template: str, **context: Any) -> str:
     return render_template(
         template,
         strings=_strings(),
-        shell_version=SHELL_VERSION,
         tile_url=current_app.config.get("MAP_TILE_URL", ""),
         tile_attribution=current_app.config.get("MAP_TILE_ATTRIBUTION", ""),
         **context,
@@ -223,16 +248,8 @@ def service_worker() -> ResponseReturnValue:
     """The service worker, served from ``/inspector/`` so that its scope is the phone pages."""
     body = render_template(
         "inspector/sw.js",
-        shell_version=SHELL_VERSION,
-        shell=[
-            url_for("static", filename="css/inspector.css"),
-            url_for("static", filename="js/inspector/outbox.js"),
-            url_for("static", filename="js/inspector/report.js"),
-            url_for("static", filename="js/inspector/tasks.js"),
-            url_for("static", filename="js/inspector/mine.js"),
-            url_for("static", filename="vendor/leaflet/leaflet.js"),
-            url_for("static", filename="vendor/leaflet/leaflet.css"),
-        ],
+        shell_version=shell_version(),
+        shell=[url_for("static", filename=name) for name in SHELL_FILES],
         pages=[url_for(".report_page"), url_for(".tasks_page"), url_for(".mine_page")],
     )
     response = current_app.response_class(body, mimetype="text/javascript")
