@@ -399,3 +399,27 @@ def test_task_levels_red_and_yellow(client: FlaskClient, db_session: Session, wo
     # Without my position: soonest due first.
     numbers = [t["number"] for t in api.get("/api/v1/inspector/tasks").get_json()["tasks"]]
     assert numbers.index(late.number) < numbers.index(soon.number) < numbers.index(fresh.number)
+
+
+def test_a_point_in_gcj02_is_recorded_as_such_and_compared_in_wgs84(
+    client: FlaskClient, db_session: Session, world: World, photo_dir: Path
+) -> None:
+    """A pin from an AutoNavi-style map (GCJ-02, ~650 m off here): the case keeps the system it
+    came in, and the photo's GPS (WGS-84) is compared with the converted point, not the raw one."""
+    from grids.crs import CRS, from_wgs84
+
+    api = api_client(client, db_session, world.users["inspector"])
+    lng, lat = from_wgs84(world.grid.lng, world.grid.lat, CRS.GCJ02)
+    photo = jpeg(gps=(world.grid.lng, world.grid.lat))
+    body = _post(
+        api,
+        _form(world, photo, lng=str(lng), lat=str(lat), crs="gcj02", position_source="pin"),
+        key="key-gcj-00001",
+    ).get_json()
+    assert body["flags"] == [] and body["grid_code"] == world.grid.code
+    case = db_session.scalar(select(Case).where(Case.number == body["number"]))
+    assert case.location_crs == "gcj02"
+    assert case.location.x == pytest.approx(world.grid.lng, abs=1e-5)
+    row = db_session.scalar(select(CasePhoto).where(CasePhoto.case_id == case.id))
+    assert row.distance_m < 5
+    assert db_session.get(ReportEvidence, case.id).position_source == "pin"

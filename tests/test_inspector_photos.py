@@ -86,8 +86,3 @@ def test_png_with_transparency_is_flattened() -> None:
 def test_no_gps_and_zero_gps_are_no_evidence() -> None:
     assert process_upload(jpeg(), config=CFG).evidence.gps_lng is None
     assert process_upload(jpeg(gps=(0.0, 0.0)), config=CFG).evidence.gps_lat is None
-
-
-def test_distance() -> None:
-    # 0.001° of latitude ≈ 111 m anywhere.
-    assert photos.distance_m(112.57, 26.89, 112.57, 26.891) == pytest.approx(111.2, abs=0.5)

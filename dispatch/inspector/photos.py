@@ -265,15 +265,6 @@ def read_evidence(image: Image.Image) -> Evidence:
     return evidence
 
 
-def distance_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
-    """Great-circle distance in metres (ample for "is the photo within 200 m")."""
-    r = 6_371_008.8
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * r * math.asin(math.sqrt(min(1.0, a)))
-
-
 # ---------------------------------------------------------------------------- files
 def file_path(uid: str, size: str, app: Flask | None = None) -> Path:
     """Where one size (``original``, ``display``, ``thumb``) of a photo lives."""

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from core.types import utcnow
 from dispatch.access import Actor, in_scope
 from dispatch.errors import Forbidden, InvalidInput, NotFound
-from dispatch.inspector.photos import ProcessedPhoto, distance_m
+from dispatch.inspector.photos import ProcessedPhoto
 from dispatch.intake import Report, create_case
 from dispatch.models import Case, CaseEvent, Category, User
 from dispatch.models.cases import CaseState, Source
@@ -25,6 +25,7 @@ from dispatch.models.inspector import CasePhoto, PhotoPurpose, ReportEvidence, R
 from dispatch.models.people import Role, ScopeKind
 from dispatch.models.sla import CaseTimer, Stage, TimerState
 from dispatch.workflow import Action, Outcome, perform
+from grids.crs import distance_m
 
 #: Task states and the stage clock each runs.
 TASK_STAGES = {CaseState.TO_VERIFY: Stage.VERIFY, CaseState.TO_CHECK: Stage.CHECK}
