@@ -74,6 +74,7 @@ bench: setup  ## Benchmarks; results in bench/results/*.json (see bench/README.m
 	$(BIN)/python -m bench.sla_bench
 	$(BIN)/python -m bench.supervisor_bench
 	$(BIN)/python -m bench.hotline_bench
+	$(BIN)/python -m bench.inspector_bench
 
 clean-db:
 	rm -f instance/dispatch.sqlite3*

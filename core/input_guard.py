@@ -46,7 +46,8 @@ def check_request() -> None:
     texts = [request.path]
     texts += [t for pair in request.args.items(multi=True) for t in pair]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        texts += [t for pair in request.form.items(multi=True) for t in pair]
+        # A multipart part without a usable name comes back with None as its key.
+        texts += [t for pair in request.form.items(multi=True) for t in pair if t is not None]
     if any(unstorable(t) for t in texts):
         raise BadRequest(MESSAGE)
     if request.is_json and _json_unstorable(request.get_json(silent=True)):

@@ -47,6 +47,9 @@ def init_app(app: Flask) -> None:
     from dispatch import supervise
 
     supervise.init_app(app)  # the supervisor's workspace: overdue review, approvals, map
+    from dispatch import inspector
+
+    inspector.init_app(app)  # the inspector's phone pages, photos, offline outbox, flags
 
     # Grid pages and API show officers' phones: logged-in users only (grids cannot import us).
     @app.before_request

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dispatch.insight import openapi as insight_openapi
+from dispatch.inspector import openapi as inspector_openapi
 from dispatch.models.cases import CaseState, Placement, Source
 from dispatch.models.notifications import NotificationKind
 from dispatch.models.people import Role
@@ -752,6 +753,7 @@ def spec() -> dict[str, Any]:
                 **supervise_openapi.SCHEMAS,
                 **insight_openapi.SCHEMAS,
                 **extra_schemas,
+                **inspector_openapi.SCHEMAS,
             },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
@@ -766,6 +768,7 @@ def spec() -> dict[str, Any]:
                 **supervise_openapi.paths(),
                 **insight_openapi.paths(_errors),
                 **extra_paths,
+                **inspector_openapi.paths(),
             }
         ),
         "x-actions": {str(a): sorted(str(r) for r in e.roles) for a, e in TRANSITIONS.items()},

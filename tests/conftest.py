@@ -8,6 +8,7 @@ and against a throwaway SQLite file otherwise. Tests that need PostgreSQL are ma
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def make_test_app(url: str, **extra: object) -> Flask:
         "DATABASE_URL": url,
         "SECRET_KEY": "test-secret",
         "GRID_INDEX_CHECK_SECONDS": 0.0,
+        # Photos uploaded by tests (the fuzzer's too) never land in the project's instance/.
+        "PHOTO_DIR": tempfile.mkdtemp(prefix="test-photos-"),
     }
     config.update(extra)
     return create_app(config)

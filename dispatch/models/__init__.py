@@ -5,6 +5,7 @@ from dispatch.models.cases import Case, CaseCaller, CaseEvent, CaseRequest
 from dispatch.models.catalog import Category, Department, FilingCondition, RoutingRule
 from dispatch.models.counters import CaseCounter
 from dispatch.models.evaluation import EvaluationGrade, EvaluationWeight
+from dispatch.models.inspector import CasePhoto, ReportEvidence
 from dispatch.models.notifications import Notification, OutboxMessage
 from dispatch.models.open311 import Open311Client, Open311Request
 from dispatch.models.people import ApiToken, RoleGrant, User
@@ -20,6 +21,7 @@ __all__ = [
     "CaseCaller",
     "CaseCounter",
     "CaseEvent",
+    "CasePhoto",
     "CaseRequest",
     "CaseTimer",
     "Category",
@@ -31,6 +33,7 @@ __all__ = [
     "Open311Client",
     "Open311Request",
     "OutboxMessage",
+    "ReportEvidence",
     "RoleGrant",
     "RoutingRule",
     "SlaPolicy",

@@ -38,6 +38,7 @@ class NotificationKind(enum.StrEnum):
     REWORK = "rework"  #: the check failed: the case is back with you
     APPROVAL_WAITING = "approval_waiting"  #: a request waits for your decision
     REQUEST_DECIDED = "request_decided"  #: your request was approved or rejected
+    REPORT_FLAGGED = "report_flagged"  #: an inspector's report looks doubtful
 
 
 class OutboxState(enum.StrEnum):

@@ -76,6 +76,15 @@ def render(kind: str, params: dict[str, Any]) -> tuple[str, str]:
             kind=request_label(params.get("request", "")),
             decision=decision,
         ), note
+    if kind == "report_flagged":  # an inspector's report to look at before filing
+        reasons = []
+        if "photo_distance_m" in params:
+            reasons.append(_("photo %(m)s m from the point", m=params["photo_distance_m"]))
+        if "accuracy_m" in params:
+            reasons.append(_("position vague (±%(m)s m)", m=params["accuracy_m"]))
+        if "no_position" in (params.get("flags") or []):
+            reasons.append(_("no position"))
+        return _("Case %(n)s: inspector report flagged", n=number), "; ".join(reasons)
     return f"{kind} {number}", note
 
 
