@@ -32,7 +32,7 @@ from dispatch.models.cases import FINAL_STATES, CaseState, Placement
 from dispatch.models.people import Role
 from dispatch.models.sla import CaseTimer, Level, Stage, TimerState
 from dispatch.routing import propose_owner
-from dispatch.serialize import mask_phone, may_see_phone
+from dispatch.serialize import mask_phone, may_reveal_phone, may_see_phone
 from dispatch.serialize import proposal as proposal_json
 from dispatch.workflow import NOTE_REQUIRED, TRANSITIONS, Action, actions_for
 from grids import services as grid_services
@@ -570,6 +570,16 @@ def case_page(session: Session, user: User, case: Case) -> dict[str, Any]:
     )
     category = names.category(case.category_id)
     show_phone = may_see_phone(user)
+    # Roles that may reveal a masked number do it through the hotline desk's logged reveal
+    # (when the desk is installed: dispatch does not depend on it).
+    reveal_endpoint = "hotline_api.reveal_caller"
+    can_reveal = (
+        not show_phone and may_reveal_phone(user) and reveal_endpoint in current_app.view_functions
+    )
+
+    def reveal_url(caller_id: int) -> str | None:
+        return url_for(reveal_endpoint, caller_id=caller_id) if can_reveal else None
+
     actions = viewer_actions(session, user, case)
     page: dict[str, Any] = {
         "case": case,
@@ -583,8 +593,15 @@ def case_page(session: Session, user: User, case: Case) -> dict[str, Any]:
         "reporter_phone": (
             case.reporter_phone if show_phone else mask_phone(case.reporter_phone or "")
         ),
+        "reporter_reveal_url": next(
+            (reveal_url(c.id) for c in case.callers if c.phone == case.reporter_phone), None
+        ),
         "callers": [
-            {"name": c.name, "phone": c.phone if show_phone else mask_phone(c.phone)}
+            {
+                "name": c.name,
+                "phone": c.phone if show_phone else mask_phone(c.phone),
+                "reveal_url": reveal_url(c.id),
+            }
             for c in case.callers
         ],
         "placement_label": _label(PLACEMENT_LABELS, case.placement),

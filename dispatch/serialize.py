@@ -15,7 +15,10 @@ from dispatch.workflow import actions_for
 from grids.models import Officer
 
 #: Roles that work with callers by phone and so see their numbers in full.
-PHONE_ROLES = frozenset({Role.OPERATOR, Role.SHIFT_SUPERVISOR, Role.ADMIN})
+PHONE_ROLES = frozenset({Role.OPERATOR})
+#: Roles that may reveal a masked number when they need it; every reveal is logged (the
+#: hotline's ``phone_reveal`` table).
+PHONE_REVEAL_ROLES = frozenset({Role.OPERATOR, Role.SHIFT_SUPERVISOR, Role.ADMIN})
 
 
 def mask_phone(phone: str) -> str:
@@ -31,6 +34,11 @@ def mask_phone(phone: str) -> str:
 def may_see_phone(user: User | None) -> bool:
     """Whether ``user`` sees callers' numbers in full."""
     return user is not None and bool(user.roles & PHONE_ROLES)
+
+
+def may_reveal_phone(user: User | None) -> bool:
+    """Whether ``user`` may ask for a masked number in full (the reveal is logged)."""
+    return user is not None and user.is_active and bool(user.roles & PHONE_REVEAL_ROLES)
 
 
 def _iso(value: Any) -> str | None:

@@ -13,13 +13,13 @@ from dispatch.access import can_view
 from dispatch.errors import Forbidden, NotFound
 from dispatch.models import Case, CaseCaller, User
 from dispatch.models.people import Role
-from dispatch.serialize import mask_phone
+from dispatch.serialize import PHONE_REVEAL_ROLES, mask_phone
 from hotline.models import HotlineCall, PhoneReveal
 
 #: Roles that work the phone: they see the numbers of the desk's own lists in full.
 DESK_ROLES = frozenset({Role.OPERATOR})
-#: Roles that may reveal a masked number (each reveal is logged).
-REVEAL_ROLES = frozenset({Role.OPERATOR, Role.SHIFT_SUPERVISOR, Role.ADMIN})
+#: Roles that may reveal a masked number (each reveal is logged): dispatch's, for one policy.
+REVEAL_ROLES = PHONE_REVEAL_ROLES
 
 __all__ = ["DESK_ROLES", "REVEAL_ROLES", "mask_phone", "phone_for", "reveal_phone"]
 

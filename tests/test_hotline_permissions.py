@@ -223,3 +223,36 @@ def test_public_look_up_never_shows_the_callers_number(
     assert res.status_code == 200
     text = res.get_data(as_text=True)
     assert "13912345678" not in text and "****5678" not in text and "张先生" not in text
+
+
+@pytest.mark.parametrize(
+    ("role", "shown", "reveal"),
+    [
+        ("operator", "13812345678", False),  # dials callers back: sees the number
+        ("shift_supervisor", "138****5678", True),
+        ("admin", "138****5678", True),
+        ("inspector", "138****5678", False),
+        ("leader", "138****5678", False),
+    ],
+)
+def test_the_case_page_masks_numbers_and_offers_the_logged_reveal(
+    client: FlaskClient, db_session: Session, world: World, role: str, shown: str, reveal: bool
+) -> None:
+    """One policy on every page: only operators see numbers in full; roles that may reveal
+    one get a button that goes through the logged reveal."""
+    case = advance_to(db_session, world, CaseState.IN_PROGRESS)
+    user = make_user(db_session, f"hlp-case-{role}", role)
+    log_in(client, user)
+    html = client.get(f"/cases/{case.number}").get_data(as_text=True)
+    assert shown in html
+    if shown != "13812345678":
+        assert "13812345678" not in html
+    assert ("reveal-phone" in html) == reveal
+    if reveal:
+        url = html.split('class="reveal-phone" data-url="', 1)[1].split('"', 1)[0]
+        before = len(db_session.scalars(select(PhoneReveal)).all())
+        token = html.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        res = client.post(url, json={"reason": "case page"}, headers={"X-CSRFToken": token})
+        assert res.json == {"phone": "13812345678"}
+        logged = db_session.scalars(select(PhoneReveal)).all()[before:]
+        assert [(r.user_id, r.role) for r in logged] == [(user.id, role)]

@@ -353,4 +353,25 @@
       }
     });
   });
+  // A masked caller's number, shown in full on request to roles that may (the server logs it).
+  root.querySelectorAll("button.reveal-phone").forEach(function (btn) {
+    btn.addEventListener("click", function () {
+      btn.disabled = true;
+      fetch(btn.dataset.url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, Accept: "application/json" },
+        body: JSON.stringify({ reason: "case page" })
+      }).then(function (r) {
+        if (!r.ok) throw new Error(String(r.status));
+        return r.json();
+      }).then(function (data) {
+        btn.previousElementSibling.textContent = data.phone;
+        btn.remove();
+      }).catch(function () {
+        btn.disabled = false;
+        btn.textContent = t.failed;
+      });
+    });
+  });
 })();
