@@ -21,8 +21,27 @@ def test_models_match_migrations(app) -> None:  # type: ignore[no-untyped-def]
         ctx = MigrationContext.configure(
             conn, opts={"include_object": alembic_helpers.include_object, "compare_type": False}
         )
-        diff = [d for d in compare_metadata(ctx, Base.metadata) if "gist" not in str(d)]
+        others = _indexes_for_other_databases(conn.dialect.name)
+        diff = [
+            d
+            for d in compare_metadata(ctx, Base.metadata)
+            if not (d[0] == "add_index" and d[1].name in others)
+        ]
     assert diff == []
+
+
+def _indexes_for_other_databases(dialect: str) -> set[str]:
+    """Indexes the models declare for another database only (``ddl_if``): Alembic's comparison
+    does not know ``ddl_if``, and the migrations create them on that database by hand."""
+    return {
+        index.name
+        for table in Base.metadata.tables.values()
+        for index in table.indexes
+        if index._ddl_if is not None
+        and index._ddl_if.dialect is not None
+        and index._ddl_if.dialect != dialect
+        and index.name is not None
+    }
 
 
 def test_downgrade_and_upgrade_again(tmp_path: Path) -> None:
