@@ -425,6 +425,16 @@ def test_a_supervisor_sees_masked_numbers_and_reveals_one(
     with database(desk_app).new_session() as sess:
         logged = sess.scalars(select(PhoneReveal).order_by(PhoneReveal.id.desc())).first()
         assert logged.role == "shift_supervisor" and logged.reason == "callback queue"
+
+    # The case page follows the same policy: masked, and revealed on request (logged).
+    page.goto(f"{base_url}/cases/{desk.second_closed}?lang=en")
+    expect(page.locator("#reporter-phone")).to_have_text("138****5678")
+    page.locator("#case-reporter button.reveal-phone").click()
+    expect(page.locator("#reporter-phone")).to_have_text("13812345678")
+    expect(page.locator("#case-reporter button.reveal-phone")).to_have_count(0)
+    with database(desk_app).new_session() as sess:
+        logged = sess.scalars(select(PhoneReveal).order_by(PhoneReveal.id.desc())).first()
+        assert logged.role == "shift_supervisor" and logged.reason == "case page"
     assert errors == []
     context.close()
 
