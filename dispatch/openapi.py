@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from core.openapi_parts import JSON, error_responses
+from core.openapi_parts import ok as _ok
+from core.openapi_parts import ref as _ref
 from dispatch.insight import openapi as insight_openapi
 from dispatch.inspector import openapi as inspector_openapi
 from dispatch.models.cases import CaseState, Placement, Source
@@ -18,16 +21,6 @@ from dispatch.models.sla import Stage, TimerState
 from dispatch.open311 import openapi as open311_openapi
 from dispatch.supervise import openapi as supervise_openapi
 from dispatch.workflow import TRANSITIONS, Action
-
-JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -40,7 +33,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         413: "Too large",
         429: "Too many requests from your address (rate limit); retry later",
     }
-    return {str(c): _ok(_ref("Error"), text[c]) for c in codes}
+    return error_responses(codes, text)
 
 
 def _param(

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.openapi_parts import JSON, error_responses
+from core.openapi_parts import ok as _ok
+from core.openapi_parts import ref as _ref
 from dispatch import openapi as base
 from hotline.models import CallOutcome, Channel, GazetteerKind, RequestType, Satisfaction
-
-JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -26,7 +19,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "Not found (or outside your scope)",
         409: "Conflict: already recorded, or the case moved on",
     }
-    return {str(c): _ok(_ref("Error"), text[c]) for c in codes}
+    return error_responses(codes, text)
 
 
 def _q(name: str, schema: dict[str, Any], description: str, **kw: Any) -> dict[str, Any]:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.openapi_parts import JSON
+from core.openapi_parts import ref as _ref
 from dispatch.models.cases import Source
-
-JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _counts() -> dict[str, Any]:

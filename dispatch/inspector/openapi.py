@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.openapi_parts import error_responses
+from core.openapi_parts import ok as _ok
+from core.openapi_parts import ref as _ref
 from dispatch.models.cases import CaseState
 from dispatch.models.inspector import ReportFlag
 
-JSON = "application/json"
 MULTIPART = "multipart/form-data"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
 _TEXT = {
@@ -30,7 +24,7 @@ _TEXT = {
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): _ok(_ref("Error"), _TEXT[c]) for c in codes}
+    return error_responses(codes, _TEXT)
 
 
 def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:

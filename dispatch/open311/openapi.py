@@ -9,20 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-JSON = "application/json"
+from core.openapi_parts import error_responses
+from core.openapi_parts import ok as _ok
+from core.openapi_parts import ref as _ref
+
 FORM = "application/x-www-form-urlencoded"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
     return {"type": [kind, "null"], **extra}
-
-
-def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -31,7 +26,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "api_key missing, unknown or revoked",
         404: "No such service, request, token or jurisdiction",
     }
-    return {str(c): _ok({"type": "array", "items": _ref("Open311Error")}, text[c]) for c in codes}
+    return error_responses(codes, text, {"type": "array", "items": _ref("Open311Error")})
 
 
 def _param(name: str, where: str = "query", **schema: Any) -> dict[str, Any]:

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.openapi_parts import JSON, error_responses
+from core.openapi_parts import ok as _ok
+from core.openapi_parts import ref as _ref
 from dispatch.models.cases import CaseState, Source
 from dispatch.models.sla import Stage
 from dispatch.sla.queries import SORTS
-
-JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -25,7 +18,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Not logged in, or unknown token",
         403: "Only shift supervisors and leaders use the supervisor's workspace",
     }
-    return {str(c): _ok(_ref("Error"), text[c]) for c in codes}
+    return error_responses(codes, text)
 
 
 def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
