@@ -52,6 +52,7 @@ from bench.sla_bench import (
     psycopg_dsn,
     reachable,
     throwaway_database,
+    timed_calls,
     with_database,
 )
 
@@ -316,15 +317,8 @@ def existing_supervision_data(url: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- timing helpers
 def timed(fn: Callable[[], Any], calls: int, warm: int = 2) -> list[float]:
-    """Milliseconds of ``calls`` calls after ``warm`` untimed ones."""
-    for _ in range(warm):
-        fn()
-    out = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
+    """Milliseconds of ``calls`` calls after ``warm`` untimed ones (sla_bench's timer)."""
+    return timed_calls(fn, calls, warm=warm)
 
 
 def summary(times: list[float]) -> dict[str, float]:
