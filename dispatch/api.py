@@ -137,8 +137,7 @@ def create() -> ResponseReturnValue:
         filing_condition_id=_opt_int(data, "filing_condition_id"),
         idempotency_key=key,
     )
-    case, created = create_case(sess, report, Actor(user, role))
-    sess.commit()
+    case, created = create_case(sess, report, Actor(user, role), commit=True)
     # A short answer (the hotline reads the number out); the detail is one GET away.
     response = jsonify(serialize.case_created(case, user))
     response.status_code = 201 if created else 200

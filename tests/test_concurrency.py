@@ -383,3 +383,54 @@ def test_twenty_concurrent_located_posts_do_not_exhaust_the_pool(
 ) -> None:
     body = {"description": "并发提交的同一个上报", "reporter_phone": "13812345678"}
     _post_concurrently(committed, {**body, **committed.world.grid.point})
+
+
+# --------------------------------------------------------------- intake's own-transaction path
+def _idle_connections_autocommit(engine: Engine) -> list[bool]:
+    """The autocommit flag of every connection resting in ``engine``'s pool."""
+    pooled = [engine.raw_connection() for _ in range(engine.pool.checkedin())]
+    try:
+        return [p.driver_connection.autocommit for p in pooled]
+    finally:
+        for p in pooled:
+            p.close()
+
+
+def test_api_intake_commits_by_its_one_statement(committed: Committed) -> None:
+    """The API writes a case, its first event and its caller by one autocommitted statement;
+    the pooled connection goes back transactional, so later sessions can still roll back."""
+    from tests.factories import ApiClient
+
+    client = ApiClient(committed.app.test_client(), committed.tokens["operator"])
+    body = {"description": "一条语句提交的上报", "reporter_phone": "13812345678",
+            **committed.world.grid.point}  # fmt: skip
+    res = client.post("/api/v1/cases", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert res.status_code == 201, res.get_json()
+    number = res.get_json()["number"]
+    with committed.session() as sess:
+        case = sess.scalar(select(Case).where(Case.number == number))
+        assert case is not None and case.grid_code == committed.world.grid.code
+        assert event_count(sess, case.id) == 1
+        assert sess.scalar(select(CaseCaller.phone).where(CaseCaller.case_id == case.id)) == (
+            "13812345678"
+        )
+    engine = database(committed.app).engine
+    assert engine.pool.checkedin() > 0
+    assert not any(_idle_connections_autocommit(engine))
+
+
+def test_autocommit_statement_errors_are_sqlalchemy_errors_and_reset(committed: Committed) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from dispatch.intake import _execute_autocommit
+
+    engine = database(committed.app).engine
+    with pytest.raises(DBAPIError, match="division by zero"):
+        _execute_autocommit(engine, "SELECT 1 / %(zero)s", {"zero": 0})
+    assert not any(_idle_connections_autocommit(engine))
+    # A connection whose server went away is dropped, not handed out again.
+    with pytest.raises(DBAPIError) as gone:
+        _execute_autocommit(engine, "SELECT pg_terminate_backend(pg_backend_pid())", {})
+    assert gone.value.connection_invalidated or gone.value.orig is not None
+    for _ in range(engine.pool.checkedin() + 1):
+        assert _execute_autocommit(engine, "SELECT %(n)s::int", {"n": 7}) == (7,)
