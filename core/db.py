@@ -68,6 +68,42 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+#: Each engine's autocommit sibling (see ``autocommit_engine``), made on first use.
+_AUTOCOMMIT_SIBLINGS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def autocommit_engine(engine: Engine) -> Engine:
+    """A sibling of ``engine`` (same database, a small pool of its own) whose connections run
+    every statement as its own transaction: no BEGIN, no COMMIT, one round trip.
+
+    For the single statements that are a whole unit of work by themselves (PostgreSQL intake).
+    Its connections are never in a transaction, so they are not reset on return; keeping them
+    apart from the session pool means a request holding a session connection can always get
+    one of these (the two pools never wait on each other).
+    """
+    sibling = _AUTOCOMMIT_SIBLINGS.get(engine)
+    if sibling is None:
+        sibling = create_engine(
+            engine.url,
+            isolation_level="AUTOCOMMIT",
+            pool_size=2,
+            max_overflow=10,
+            pool_reset_on_return=None,
+        )
+        _ping_after_idle(sibling)
+        _AUTOCOMMIT_SIBLINGS[engine] = sibling
+        # Its connections are closed when the engine it serves goes away (not left to the GC).
+        weakref.finalize(engine, sibling.dispose)
+    return sibling
+
+
+def _dispose_siblings_in_child() -> None:
+    for sibling in list(_AUTOCOMMIT_SIBLINGS.values()):
+        sibling.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_dispose_siblings_in_child)
+
 #: A pooled connection idle longer than this is pinged before use (see ``_ping_after_idle``).
 PING_AFTER_IDLE_SECONDS = 5.0
 

