@@ -47,3 +47,61 @@ def log_in_page(page: Any, base_url: str, username: str, next_path: str) -> None
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
     page.wait_for_url(f"**{next_path.split('?')[0]}*")
+
+
+def case_counters(session: Any, days: Any) -> dict[str, int | None]:
+    """Each day's case counter as it is now (None: no case numbered that day yet), to put back."""
+    from dispatch.models import CaseCounter
+
+    counters: dict[str, int | None] = {}
+    for day in days:
+        row = session.get(CaseCounter, day)
+        counters[day] = row.last if row else None
+    return counters
+
+
+def delete_committed(
+    session: Any,
+    *,
+    case_ids: Any = (),
+    user_ids: Any = (),
+    category_ids: Any = (),
+    department_ids: Any = (),
+    counters: dict[str, int | None] | None = None,
+) -> None:
+    """Delete what a browser test committed (its cases, and any case its users reported
+    meanwhile; its users, categories with their filing conditions, departments) and put the
+    case counters back, so the rest of the suite never sees it. Commits."""
+    from sqlalchemy import select
+
+    from dispatch.models import Case, CaseCounter, Category, Department, FilingCondition, User
+
+    user_ids, category_ids = list(user_ids), list(category_ids)
+    cases = {session.get(Case, case_id) for case_id in case_ids}
+    if user_ids:
+        cases.update(session.scalars(select(Case).where(Case.reporter_user_id.in_(user_ids))))
+    for case in cases - {None}:
+        session.delete(case)
+    session.flush()
+    for user_id in user_ids:
+        user = session.get(User, user_id)
+        if user is not None:
+            session.delete(user)
+    session.flush()
+    if category_ids:
+        for condition in session.scalars(
+            select(FilingCondition).where(FilingCondition.category_id.in_(category_ids))
+        ):
+            session.delete(condition)
+        session.flush()
+    for category_id in category_ids:
+        session.delete(session.get(Category, category_id))
+    for department_id in department_ids:
+        session.delete(session.get(Department, department_id))
+    for day, before in (counters or {}).items():
+        row = session.get(CaseCounter, day)
+        if row is not None and before is None:
+            session.delete(row)
+        elif row is not None:
+            row.last = before
+    session.commit()

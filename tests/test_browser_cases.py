@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from core.db import database
 from dispatch import pages
-from tests.browser import live_server, log_in_page
+from tests.browser import case_counters, delete_committed, live_server, log_in_page
 from tests.conftest import make_test_app
 
 pytestmark = pytest.mark.browser
@@ -63,7 +63,7 @@ def world(pages_app: Flask, demo_city) -> Iterator[World]:  # type: ignore[no-un
     from core.i18n import SHANGHAI
     from dispatch.access import Actor
     from dispatch.intake import Report, create_case
-    from dispatch.models import Case, CaseCounter, Category, FilingCondition, User
+    from dispatch.models import Case, Category, FilingCondition, User
     from dispatch.models.cases import Source
     from dispatch.models.people import Role
     from dispatch.routing import propose_owner
@@ -78,8 +78,7 @@ def world(pages_app: Flask, demo_city) -> Iterator[World]:  # type: ignore[no-un
         if int(f.level) == 4
     ]
     with pages_app.app_context(), database(pages_app).new_session() as sess:
-        counter = sess.get(CaseCounter, day)
-        counter_before = counter.last if counter else None
+        counters = case_counters(sess, [day])
         operator = make_user(sess, OPERATOR, "operator")
         make_user(sess, SUPERVISOR, "shift_supervisor")
         make_user(sess, DISPATCHER, "dispatcher")
@@ -157,25 +156,14 @@ def world(pages_app: Flask, demo_city) -> Iterator[World]:  # type: ignore[no-un
         )
     yield made
     with database(pages_app).new_session() as sess:
-        for case_id in case_ids:
-            case = sess.get(Case, case_id)
-            if case is not None:
-                sess.delete(case)
-        sess.flush()
-        for cond in sess.scalars(
-            select(FilingCondition).where(FilingCondition.category_id == made.category_id)
-        ):
-            sess.delete(cond)
-        sess.flush()
-        sess.delete(sess.get(Category, made.category_id))
-        for name in (OPERATOR, SUPERVISOR, DISPATCHER, "cases-browser-setup"):
-            sess.delete(sess.scalar(select(User).where(User.username == name)))
-        counter = sess.get(CaseCounter, day)
-        if counter is not None and counter_before is None:
-            sess.delete(counter)
-        elif counter is not None:
-            counter.last = counter_before
-        sess.commit()
+        names = (OPERATOR, SUPERVISOR, DISPATCHER, "cases-browser-setup")
+        delete_committed(
+            sess,
+            case_ids=case_ids,
+            user_ids=sess.scalars(select(User.id).where(User.username.in_(names))),
+            category_ids=[made.category_id],
+            counters=counters,
+        )
 
 
 def screen_xy(page, map_name: str, lng: float, lat: float) -> tuple[float, float]:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from core.db import database
 from core.i18n import SHANGHAI
-from tests.browser import live_server, log_in_page
+from tests.browser import case_counters, delete_committed, live_server, log_in_page
 from tests.conftest import make_test_app
 from tests.inspector_support import gif as gif_bytes
 from tests.inspector_support import jpeg
@@ -65,15 +65,13 @@ def world(insp_app: Flask) -> Iterator[Committed]:
     from dispatch.inspector import photos as photo_mod
     from dispatch.inspector import services
     from dispatch.inspector.api import photo_url
-    from dispatch.models import Case, CaseCounter, Category, Department, FilingCondition, User
     from dispatch.models.cases import CaseState
     from tests.factories import make_user
     from tests.workflow_helpers import advance_to, build_world
 
     day = datetime.now(SHANGHAI).strftime("%Y%m%d")
     with insp_app.test_request_context(), database(insp_app).new_session() as sess:
-        counter = sess.get(CaseCounter, day)
-        counter_before = counter.last if counter else None
+        counters = case_counters(sess, [day])
         w = build_world(sess, prefix=PREFIX, code="99931", other_code="99932", fresh_catalogue=True)
         phone = make_user(
             sess, INSPECTOR, "inspector", scope_kind="district", scope_code=w.grid.district
@@ -107,31 +105,14 @@ def world(insp_app: Flask) -> Iterator[Committed]:
         case_ids = [verify.id, check.id]
     yield made
     with database(insp_app).new_session() as sess:
-        mine = sess.scalars(select(Case).where(Case.reporter_user_id.in_(user_ids))).all()
-        for case in {*mine, *(sess.get(Case, i) for i in case_ids)}:
-            if case is not None:
-                sess.delete(case)
-        sess.flush()
-        for user_id in user_ids:
-            user = sess.get(User, user_id)
-            if user is not None:
-                sess.delete(user)
-        sess.flush()
-        for cond in sess.scalars(
-            select(FilingCondition).where(FilingCondition.category_id.in_(category_ids))
-        ):
-            sess.delete(cond)
-        sess.flush()
-        for category_id in category_ids:
-            sess.delete(sess.get(Category, category_id))
-        for department_id in department_ids:
-            sess.delete(sess.get(Department, department_id))
-        row = sess.get(CaseCounter, day)
-        if row is not None and counter_before is None:
-            sess.delete(row)
-        elif row is not None:
-            row.last = counter_before
-        sess.commit()
+        delete_committed(
+            sess,
+            case_ids=case_ids,
+            user_ids=user_ids,
+            category_ids=category_ids,
+            department_ids=department_ids,
+            counters=counters,
+        )
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from core.db import database
-from tests.browser import live_server, log_in_page
+from tests.browser import case_counters, delete_committed, live_server, log_in_page
 from tests.conftest import make_test_app
 
 pytestmark = pytest.mark.browser
@@ -58,7 +58,7 @@ def world(sla_app: Flask, demo_city) -> Iterator[World]:  # type: ignore[no-unty
     from core.i18n import SHANGHAI
     from dispatch.access import SYSTEM, Actor
     from dispatch.intake import Report, create_case
-    from dispatch.models import Case, CaseCounter, Category, FilingCondition, User
+    from dispatch.models import Case, Category, FilingCondition, User
     from dispatch.models.cases import Source
     from dispatch.models.people import Role
     from dispatch.routing import propose_owner
@@ -72,8 +72,7 @@ def world(sla_app: Flask, demo_city) -> Iterator[World]:  # type: ignore[no-unty
         if int(f.level) == 4
     )
     with sla_app.app_context(), database(sla_app).new_session() as sess:
-        counter = sess.get(CaseCounter, day)
-        counter_before = counter.last if counter else None
+        counters = case_counters(sess, [day])
         operator = make_user(sess, OPERATOR, "operator")
         supervisor = make_user(sess, SUPERVISOR, "shift_supervisor")
         inspector = make_user(sess, INSPECTOR, "inspector")
@@ -146,25 +145,13 @@ def world(sla_app: Flask, demo_city) -> Iterator[World]:  # type: ignore[no-unty
         category_id = category.id
     yield made
     with database(sla_app).new_session() as sess:
-        for case_id in case_ids:
-            case = sess.get(Case, case_id)
-            if case is not None:
-                sess.delete(case)
-        sess.flush()
-        for cond in sess.scalars(
-            select(FilingCondition).where(FilingCondition.category_id == category_id)
-        ):
-            sess.delete(cond)
-        sess.flush()
-        sess.delete(sess.get(Category, category_id))
-        for name in USERS:
-            sess.delete(sess.scalar(select(User).where(User.username == name)))
-        counter = sess.get(CaseCounter, day)
-        if counter is not None and counter_before is None:
-            sess.delete(counter)
-        elif counter is not None:
-            counter.last = counter_before
-        sess.commit()
+        delete_committed(
+            sess,
+            case_ids=case_ids,
+            user_ids=sess.scalars(select(User.id).where(User.username.in_(USERS))),
+            category_ids=[category_id],
+            counters=counters,
+        )
 
 
 def case_row(sla_app: Flask, number: str):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from core.db import database
-from tests.browser import live_server, log_in_page
+from tests.browser import case_counters, delete_committed, live_server, log_in_page
 from tests.conftest import make_test_app
 from tests.supervise_support import Plan, at, make_case
 
@@ -60,14 +60,10 @@ class Committed:
 def world(sup_app: Flask) -> Iterator[Committed]:
     """A world of users, fresh categories and departments, and four cases, committed; all deleted
     (and the case counters of their days put back) afterwards."""
-    from dispatch.models import Case, CaseCounter, Category, Department, FilingCondition, User
     from tests.workflow_helpers import act, build_world
 
     with sup_app.app_context(), database(sup_app).new_session() as sess:
-        counters = {}
-        for day in DAYS:
-            row = sess.get(CaseCounter, day)
-            counters[day] = row.last if row else None
+        counters = case_counters(sess, DAYS)
         w = build_world(sess, prefix=PREFIX, code="99911", other_code="99912", fresh_catalogue=True)
         oldest = make_case(sess, w, Plan(day="2026-03-02"))
         middle = make_case(sess, w, Plan(grid="near", owner="department", day="2026-03-03"))
@@ -100,32 +96,14 @@ def world(sup_app: Flask) -> Iterator[Committed]:
         user_ids = [u.id for u in w.users.values()]
     yield made
     with database(sup_app).new_session() as sess:
-        for case_id in case_ids:
-            case = sess.get(Case, case_id)
-            if case is not None:
-                sess.delete(case)
-        sess.flush()
-        for user_id in user_ids:
-            user = sess.get(User, user_id)
-            if user is not None:
-                sess.delete(user)
-        sess.flush()
-        for cond in sess.scalars(
-            select(FilingCondition).where(FilingCondition.category_id.in_(category_ids))
-        ):
-            sess.delete(cond)
-        sess.flush()
-        for category_id in category_ids:
-            sess.delete(sess.get(Category, category_id))
-        for department_id in department_ids:
-            sess.delete(sess.get(Department, department_id))
-        for day, before in counters.items():
-            row = sess.get(CaseCounter, day)
-            if row is not None and before is None:
-                sess.delete(row)
-            elif row is not None:
-                row.last = before
-        sess.commit()
+        delete_committed(
+            sess,
+            case_ids=case_ids,
+            user_ids=user_ids,
+            category_ids=category_ids,
+            department_ids=department_ids,
+            counters=counters,
+        )
 
 
 def new_page(browser):  # type: ignore[no-untyped-def]
