@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -70,6 +71,7 @@ def make_engine(url: str) -> Engine:
 
 #: Each engine's autocommit sibling (see ``autocommit_engine``), made on first use.
 _AUTOCOMMIT_SIBLINGS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_SIBLINGS_LOCK = threading.Lock()
 
 
 def autocommit_engine(engine: Engine) -> Engine:
@@ -82,7 +84,12 @@ def autocommit_engine(engine: Engine) -> Engine:
     one of these (the two pools never wait on each other).
     """
     sibling = _AUTOCOMMIT_SIBLINGS.get(engine)
-    if sibling is None:
+    if sibling is not None:
+        return sibling
+    with _SIBLINGS_LOCK:  # two threads' first intakes must not make two pools
+        sibling = _AUTOCOMMIT_SIBLINGS.get(engine)
+        if sibling is not None:
+            return sibling
         sibling = create_engine(
             engine.url,
             isolation_level="AUTOCOMMIT",
@@ -94,7 +101,7 @@ def autocommit_engine(engine: Engine) -> Engine:
         _AUTOCOMMIT_SIBLINGS[engine] = sibling
         # Its connections are closed when the engine it serves goes away (not left to the GC).
         weakref.finalize(engine, sibling.dispose)
-    return sibling
+        return sibling
 
 
 def _dispose_siblings_in_child() -> None:

@@ -437,11 +437,10 @@ def _insert_pg(
     sql, converters = _pg_intake_sql(bind.dialect)
     values = {f"c_{k}": v for k, v in row.items()}
     values.update({f"e_{k}": v for k, v in event.items()})
-    params = {
-        name: (fn(value) if fn is not None and value is not None else value)
-        for name, fn in converters
-        for value in (values[name],)
-    }
+    params: dict[str, Any] = {}
+    for name, convert in converters:  # the column types' bind processing (None stays None)
+        value = values[name]
+        params[name] = convert(value) if convert is not None and value is not None else value
     params["day"] = now.astimezone(SHANGHAI).strftime("%Y%m%d")
     params["caller"] = caller
     if own_transaction and isinstance(bind, Engine):
