@@ -167,8 +167,13 @@ def _load_token_user(session: Session, digest: str) -> User | None:
     )
 
 
-def user_from_token(session: Session, token: str) -> User | None:
-    """The active user behind a live bearer token, as an instance of ``session``."""
+def user_from_token(session: Session, token: str, *, attach: bool = True) -> User | None:
+    """The active user behind a live bearer token, as an instance of ``session``.
+
+    ``attach=False`` returns the process's cached instance itself when the cache answers:
+    detached, with its columns and role grants loaded, shared by every request of the process,
+    so it is only read, never changed.
+    """
     digest = _digest(token)
     ttl = float(current_app.config.get("API_TOKEN_CACHE_SECONDS", 0)) if current_app else 0.0
     if ttl <= 0:
@@ -182,20 +187,27 @@ def user_from_token(session: Session, token: str) -> User | None:
         if cached is None:
             return None  # unknown or revoked tokens are not remembered: a new one works at once
         _token_cache.put(digest, cached, ttl)
-    return session.merge(cached, load=False)
+    return session.merge(cached, load=False) if attach else cached
 
 
-def api_user(*, required: bool = True) -> User | None:
+def api_user(*, required: bool = True, attach: bool = True) -> User | None:
     """The caller of an API request: bearer token, or page session (with its CSRF header on
-    writes). Raises a 401 ApiError when ``required`` and nobody is logged in."""
+    writes). Raises a 401 ApiError when ``required`` and nobody is logged in.
+
+    ``attach=False`` is for views that only read who calls (id and roles): a token's user may
+    then come detached from the session (see ``user_from_token``), which spares the hottest
+    write, intake, merging the user into its session on every request.
+    """
     if "api_user" in g:
         return g.api_user
     user: User | None = None
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        user = user_from_token(db_session(), header[7:].strip())
+        user = user_from_token(db_session(), header[7:].strip(), attach=attach)
         if user is None:
             raise ApiError(401, "unauthorized", "the API token is unknown or revoked")
+        if not attach:
+            return user  # not kept for the request: a later call may want it attached
     elif current_user.is_authenticated:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             try:

@@ -234,7 +234,8 @@ def create_case(
     the caller commits it with whatever else it adds. ``commit=True`` is for callers that write
     nothing else (the JSON API): the case is committed before this returns. On PostgreSQL its
     one insert statement is a transaction of its own (one round trip instead of three), beside
-    the session's; elsewhere the session is committed.
+    the session's; elsewhere the session is committed. A case made with ``commit=True`` comes
+    back detached (every column loaded): nothing is left for the session to track.
     """
     from dispatch.workflow import Action
 
@@ -321,7 +322,8 @@ def create_case(
     case = Case.__mapper__.class_manager.new_instance()
     instance_dict(case).update(row, id=inserted[0], number=inserted[1])
     make_transient_to_detached(case)
-    session.add(case)
+    if not commit:
+        session.add(case)
     return case, True
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.db import database
+from core.serving import add_warm_up
 from grids.features import GridFeature, Level, OfficerSpec
 from grids.locate import IndexedGrid, Locator
 from grids.models import BoundarySet, Grid, GridDuty, Officer
@@ -229,6 +230,8 @@ def init_locator(app: Flask) -> Locator:
         check_seconds=app.config["GRID_INDEX_CHECK_SECONDS"],
     )
     app.extensions["grid_locator"] = locator
+    # Built before a web worker's first request, not during it (seconds for a city's grids).
+    add_warm_up(app, "grid_index", lambda: locator.index())
     return locator
 
 

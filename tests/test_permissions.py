@@ -555,6 +555,25 @@ def test_a_token_is_looked_up_once_then_trusted_for_a_few_seconds(
     assert api.get("/api/v1/cases").status_code == 401  # … until the cache time is up
 
 
+def test_the_cached_token_user_comes_attached_unless_the_view_only_reads_it(
+    app: Flask, db_session: Session
+) -> None:
+    """Intake asks for the caller without attaching it (``api_user(attach=False)``): it gets
+    the process's cached instance, loaded and detached; every other view gets an instance of
+    its own session, so lazy loads and changes work there as usual."""
+    from dispatch.auth import issue_token, user_from_token
+
+    user = quick_user(db_session, "l-attach", Role.OPERATOR)
+    token = issue_token(db_session, user, "attach")
+    with app.app_context():
+        attached = user_from_token(db_session, token)
+        first = user_from_token(db_session, token, attach=False)
+        second = user_from_token(db_session, token, attach=False)
+    assert attached is not None and attached in db_session
+    assert first is second and first is not None and first not in db_session
+    assert first.id == user.id and first.has_role(Role.OPERATOR)  # loaded: no session needed
+
+
 def test_a_role_taken_away_in_this_process_applies_at_once(
     client: FlaskClient, db_session: Session, world: World
 ) -> None:

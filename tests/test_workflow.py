@@ -1113,3 +1113,19 @@ def test_accepted_at_is_the_current_owners_acceptance(db_session: Session, world
         act(db_session, world, case, action, who, data=data, now=base + timedelta(minutes=i))
     assert case.dispatched_at == base + timedelta(minutes=3)
     assert case.accepted_at == base + timedelta(minutes=4)
+
+
+def test_check_codes_use_the_whole_alphabet_at_every_position() -> None:
+    """The public look-up's check code: 6 characters of an alphabet without look-alikes, each
+    position uniform (one draw from the OS per code, spelt in base 31)."""
+    from collections import Counter
+
+    from dispatch.models.cases import CHECK_CODE_ALPHABET, new_check_code
+
+    codes = [new_check_code() for _ in range(6000)]
+    assert all(len(c) == 6 and set(c) <= set(CHECK_CODE_ALPHABET) for c in codes)
+    assert len(set(codes)) > 5990  # 31^6 values: collisions among 6,000 are rare
+    for position in range(6):
+        counts = Counter(c[position] for c in codes)
+        assert set(counts) == set(CHECK_CODE_ALPHABET)  # every character turns up …
+        assert max(counts.values()) < 2 * min(counts.values())  # … about equally often

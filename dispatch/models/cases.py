@@ -90,7 +90,13 @@ CHECK_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 def new_check_code(length: int = 6) -> str:
     """A random code for the public look-up (31^6 ≈ 890 million values)."""
-    return "".join(secrets.choice(CHECK_CODE_ALPHABET) for _ in range(length))
+    # One draw from the OS for the whole code (not one per character), spelt in base 31.
+    value = secrets.randbelow(len(CHECK_CODE_ALPHABET) ** length)
+    chars = []
+    for _ in range(length):
+        value, digit = divmod(value, len(CHECK_CODE_ALPHABET))
+        chars.append(CHECK_CODE_ALPHABET[digit])
+    return "".join(chars)
 
 
 class Case(Base):
