@@ -22,13 +22,12 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict
 
 from core.db import autocommit_engine
-from core.i18n import SHANGHAI
 from core.types import utcnow
 from dispatch.access import Actor
+from dispatch.case_numbers import day_of, day_sequence, forget_day_sequence, next_case_number
 from dispatch.errors import InvalidInput
 from dispatch.models import Case, CaseCaller, CaseEvent, Category, FilingCondition
 from dispatch.models.cases import CaseState, Placement, Source, new_check_code
-from dispatch.models.counters import CaseCounter
 from grids import services as grid_services
 from grids.crs import CRS
 
@@ -49,22 +48,6 @@ class Report:
     filing_condition_id: int | None = None
     attachments: list[dict[str, Any]] = field(default_factory=list)
     idempotency_key: str | None = None
-
-
-def next_case_number(session: Session, now: datetime) -> str:
-    """Date (Asia/Shanghai) + 5-digit daily sequence; atomic under concurrent intake."""
-    day = now.astimezone(SHANGHAI).strftime("%Y%m%d")
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = CaseCounter.__table__  # Core, not ORM-enabled DML: this runs on every intake
-    stmt = (
-        insert(table)
-        .values(day=day, last=1)
-        .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
-        .returning(table.c.last)
-    )
-    seq = session.connection().execute(stmt).scalar_one()
-    return f"{day}{seq:05d}"
 
 
 def _validate(report: Report) -> CRS:
@@ -373,11 +356,16 @@ def _insert_portable(
 _EVENT_FIELDS = ("action", "to_state", "actor_user_id", "actor_role", "at", "data", "attachments")
 
 
+#: How one bound value of the intake statement is made: its name, whether it comes from the
+#: event (else the case row), the key there, and its column type's bind processing (or None).
+_Bind = tuple[str, bool, str, Any]
+
+
 @functools.cache
-def _pg_intake_sql(dialect: Dialect) -> tuple[str, tuple[tuple[str, Any], ...]]:
-    """The one statement PostgreSQL intake runs (day counter, case, first event, caller as
-    data-modifying CTEs), built once from the models' columns so it follows them; and each
-    bound value's converter (the column types' own bind processing: EWKB, UTC, JSON)."""
+def _pg_intake_sql(dialect: Dialect) -> tuple[str, tuple[_Bind, ...]]:
+    """The one statement PostgreSQL intake runs (the day's number, case, first event, caller
+    as data-modifying CTEs), built once from the models' columns so it follows them; and how
+    each bound value is made (the column types' own bind processing: EWKB, UTC, JSON)."""
     case_cols = [c for c in Case.__table__.columns if c.key not in ("id", "number")]
     event_table = CaseEvent.__table__
 
@@ -392,9 +380,7 @@ def _pg_intake_sql(dialect: Dialect) -> tuple[str, tuple[tuple[str, Any], ...]]:
     ev = ", ".join(f"CAST(%(e_{f})s AS {cast(event_table.c[f])})" for f in _EVENT_FIELDS)
     sql = f"""
 WITH n AS (
-    INSERT INTO case_counter (day, last) VALUES (%(day)s, 1)
-    ON CONFLICT (day) DO UPDATE SET last = case_counter.last + 1
-    RETURNING last
+    SELECT nextval(CAST(%(seq)s AS regclass)) AS last
 ), c AS (
     INSERT INTO case_file (number, {names})
     SELECT %(day)s || lpad(n.last::text, greatest(5, length(n.last::text)), '0'), {values}
@@ -411,11 +397,11 @@ WITH n AS (
     FROM c WHERE CAST(%(caller)s AS BOOLEAN)
 )
 SELECT id, number FROM c"""
-    converters = tuple(
-        [(f"c_{c.key}", processor(c)) for c in case_cols]
-        + [(f"e_{f}", processor(event_table.c[f])) for f in _EVENT_FIELDS]
+    binds = tuple(
+        [(f"c_{c.key}", False, c.key, processor(c)) for c in case_cols]
+        + [(f"e_{f}", True, f, processor(event_table.c[f])) for f in _EVENT_FIELDS]
     )
-    return sql, converters
+    return sql, binds
 
 
 def _insert_pg(
@@ -436,23 +422,28 @@ def _insert_pg(
     bound to an outer connection (the tests' rolled-back transaction) writes and commits there.
     """
     bind = session.get_bind()
-    sql, converters = _pg_intake_sql(bind.dialect)
-    values = {f"c_{k}": v for k, v in row.items()}
-    values.update({f"e_{k}": v for k, v in event.items()})
+    sql, binds = _pg_intake_sql(bind.dialect)
     params: dict[str, Any] = {}
-    for name, convert in converters:  # the column types' bind processing (None stays None)
-        value = values[name]
+    for name, from_event, key, convert in binds:  # None stays None, as SQLAlchemy does
+        value = event[key] if from_event else row[key]
         params[name] = convert(value) if convert is not None and value is not None else value
-    params["day"] = now.astimezone(SHANGHAI).strftime("%Y%m%d")
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    params["day"] = day = day_of(now)
+    params["seq"] = day_sequence(engine, day)
     params["caller"] = caller
-    if own_transaction and isinstance(bind, Engine):
-        # Beside the session's transaction, which holds nothing of the case (only reads: the
-        # locator's check, a category); its own pool, so it never waits for the session's.
-        found = _execute_autocommit(autocommit_engine(bind), sql, params)
-    else:
-        found = session.connection().exec_driver_sql(sql, params).first()
-        if own_transaction:
-            session.commit()
+    try:
+        if own_transaction and isinstance(bind, Engine):
+            # Beside the session's transaction, which holds nothing of the case (only reads:
+            # the locator's check, a category); its own pool, never waiting for the session's.
+            found = _execute_autocommit(autocommit_engine(bind), sql, params)
+        else:
+            found = session.connection().exec_driver_sql(sql, params).first()
+            if own_transaction:
+                session.commit()
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "42P01":  # the day's sequence was dropped
+            forget_day_sequence(engine, params["seq"])
+        raise
     return (found[0], found[1]) if found else None
 
 

@@ -34,6 +34,10 @@ def _reset_schema(app: Flask) -> None:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         Base.metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        if db.dialect_name == "postgresql":  # case-number sequences (dispatch.case_numbers)
+            names = conn.execute(text("SELECT relname FROM pg_class WHERE relkind = 'S'")).scalars()
+            for name in [n for n in names if n.startswith("case_no_")]:
+                conn.exec_driver_sql(f"DROP SEQUENCE {name}")
 
 
 def make_test_app(url: str, **extra: object) -> Flask:

@@ -626,7 +626,12 @@ def test_exactly_one_scheduler_enqueues_each_slot_and_a_survivor_takes_over(h: H
     app_a, app_b = h.app(SCHEDULER_LOCK_SECONDS=ttl), h.app(SCHEDULER_LOCK_SECONDS=ttl)
     a, b = Scheduler(app_a), Scheduler(app_b)
     seconds = {t.name: t.seconds for t in a.tasks}
-    assert seconds == {"sla-sweep": 60.0, "outbox-pump": 15.0, "calendar-check": 3600.0}
+    assert seconds == {
+        "sla-sweep": 60.0,
+        "outbox-pump": 15.0,
+        "calendar-check": 3600.0,
+        "case-numbers-tidy": 86400.0,
+    }
     t0 = 1_800_000_000.0  # a whole hour: every task's slot starts here
 
     def slots(t: float, names: tuple[str, ...] = tuple(seconds)) -> list[str]:
@@ -701,6 +706,7 @@ def test_scheduler_processes_drive_the_periodic_work_through_a_worker(h: Harness
     ids = job_ids()
     assert len(ids) == len(set(ids))  # no slot queued twice
     assert sum(i.startswith("calendar-check-") for i in ids) == 1
+    assert sum(i.startswith("case-numbers-tidy-") for i in ids) == 1
     sweeps = sorted(int(i.rsplit("-", 1)[1]) for i in ids if i.startswith("sla-sweep-"))
     assert len(sweeps) >= 3
 

@@ -1,4 +1,5 @@
-"""Periodic work (the SLA sweep, the outbox pump, the calendar check), run exactly once.
+"""Periodic work (the SLA sweep, the outbox pump, the calendar check, tidying the case-number
+sequences of past days), run exactly once.
 
 With Redis, run ``flask jobs scheduler`` in one or more processes: they compete for a Redis lock
 and only its holder enqueues. Each run is enqueued with a job id naming its time slot
@@ -51,6 +52,7 @@ def periodic_tasks(app: Flask) -> list[Periodic]:
             tasks.check_calendar,
             "default",
         ),
+        Periodic("case-numbers-tidy", 86400.0, tasks.tidy_case_numbers, "default"),
     ]
 
 

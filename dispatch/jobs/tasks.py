@@ -94,3 +94,17 @@ def check_calendar() -> str | None:
     if message:
         logging.getLogger("dispatch.sla.calendar").warning("%s", message)
     return message
+
+
+@in_app
+def tidy_case_numbers() -> list[str]:
+    """Drop the case-number sequences of past days (PostgreSQL; nothing to do elsewhere)."""
+    from core.db import database
+    from dispatch.access import today
+    from dispatch.case_numbers import drop_old_day_sequences
+
+    with database().engine.begin() as conn:
+        dropped = drop_old_day_sequences(conn, today())
+    if dropped:
+        log.info("dropped the number sequences of past days: %s", ", ".join(dropped))
+    return dropped
