@@ -8,8 +8,9 @@ Where the sequence comes from depends on the database:
 - **PostgreSQL**: a sequence per day, ``case_no_YYYYMMDD``, made the first time a process
   numbers a case that day. Drawing from a sequence takes no lock. The day's counter row it
   replaced was locked by every intake from its update until its commit, so concurrent intakes
-  queued on it: with 4 writers, PostgreSQL spent 0.61 ms of CPU per intake with the row and
-  0.49 ms with the sequence, and took 1,450 intakes/s against 2,250/s (``bench/README.md``).
+  queued on it: with 4 writers running the intake statement alone, PostgreSQL spent 0.61 ms of
+  CPU per intake with the row and 0.49 ms with the sequence, and took 1,450 intakes/s against
+  2,250/s (``bench/README.md``, intake).
   A day that began numbering with the counter row (the day this was deployed) continues from
   it. ``drop_old_day_sequences`` removes the sequences of past days (a daily job).
 - **Elsewhere (SQLite)**: the ``case_counter`` row of the day, incremented atomically by an
