@@ -98,8 +98,10 @@ def start_command(host: str, port: int, no_serve: bool) -> None:
         )
     click.echo("")
     if not no_serve:
+        from core.serving import prepare_worker
         from dispatch.jobs import start_embedded
 
+        prepare_worker(app)  # the grid index now, not during the first report
         start_embedded(app)  # the embedded default's worker + scheduler (no-op with Redis)
         # Flask refuses app.run() inside its own CLI; serve with Werkzeug directly.
         from werkzeug.serving import run_simple
