@@ -83,12 +83,15 @@ def day_sequence(engine: Engine, day: str) -> str:
         # A day that began numbering with its counter row goes on from it; a sequence dropped
         # by hand during its day goes on after the day's last number.
         counted = conn.execute(select(CaseCounter.last).where(CaseCounter.day == day)).scalar()
+        # By creation time (a case is numbered on the day it is created): a range of the
+        # created_at index whatever the database's collation does with the numbers' text.
+        start_at = datetime.strptime(day, "%Y%m%d").replace(tzinfo=SHANGHAI)
         numbered = conn.execute(
             text(
                 "SELECT max(substr(number, 9)::bigint) FROM case_file"
-                " WHERE number >= :day AND number < :next"
+                " WHERE created_at >= :start AND created_at < :end AND number LIKE :prefix"
             ),
-            {"day": day, "next": day + "~"},
+            {"start": start_at, "end": start_at + timedelta(days=1), "prefix": day + "%"},
         ).scalar()
         start = max(counted or 0, numbered or 0) + 1
         try:
