@@ -116,7 +116,8 @@ def drop_old_day_sequences(conn: Connection, today: date, keep_days: int = 7) ->
     """Drop the number sequences of days more than ``keep_days`` before ``today``; their names.
 
     Nothing numbers cases on a past day, so their sequences are only clutter. A few recent
-    days are kept for processes whose clocks lag. Does nothing on other databases.
+    days are kept for processes whose clocks lag. This process forgets the dropped ones (made
+    again if ever used). Does nothing on other databases.
     """
     if conn.dialect.name != "postgresql":
         return []
@@ -130,5 +131,6 @@ def drop_old_day_sequences(conn: Connection, today: date, keep_days: int = 7) ->
         match = _SEQUENCE_NAME.match(name)
         if match and match.group(1) < cutoff:
             conn.exec_driver_sql(f"DROP SEQUENCE IF EXISTS {name}")
+            forget_day_sequence(conn.engine, name)
             dropped.append(name)
     return dropped
