@@ -2,7 +2,7 @@
 
 A worker that starts cold pays on its first requests: the grid index takes seconds to build,
 and the garbage collector keeps re-scanning the hundred thousand objects the app made at start
-(a full collection every ~1,000 intakes, 60 ms each). ``prepare_worker`` builds what the
+(a full collection every ~1,250 intakes, 60 ms each). ``prepare_worker`` builds what the
 features registered as warm-ups, then freezes the start-up heap (``gc.freeze``) so collections
 only look at what requests make. gunicorn runs it in every worker (``gunicorn.conf.py``).
 """

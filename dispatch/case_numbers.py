@@ -24,7 +24,7 @@ import threading
 import weakref
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, Table, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -50,20 +50,25 @@ def day_of(now: datetime) -> str:
     return now.astimezone(SHANGHAI).strftime("%Y%m%d")
 
 
-def next_case_number(session: Session, now: datetime) -> str:
-    """The next number from the day's counter row (SQLite; atomic under concurrent intake)."""
-    day = day_of(now)
+def bump_day_counter(session: Session, table: Table, day: str) -> int:
+    """Increment ``day``'s row of a counter table (``day``, ``last``) and return the new value;
+    the row is made at 1. Atomic under concurrent writers: one upsert in the session's
+    transaction, whose row lock holds the next writer until this one commits."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = CaseCounter.__table__  # Core, not ORM-enabled DML: this runs on every intake
-    stmt = (
+    stmt = (  # Core, not ORM-enabled DML: this runs on every intake
         insert(table)
         .values(day=day, last=1)
         .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
         .returning(table.c.last)
     )
-    seq = session.connection().execute(stmt).scalar_one()
-    return f"{day}{seq:05d}"
+    return session.connection().execute(stmt).scalar_one()
+
+
+def next_case_number(session: Session, now: datetime) -> str:
+    """The next number from the day's counter row (SQLite; atomic under concurrent intake)."""
+    day = day_of(now)
+    return f"{day}{bump_day_counter(session, CaseCounter.__table__, day):05d}"
 
 
 def day_sequence(engine: Engine, day: str) -> str:

@@ -240,7 +240,8 @@ def create_case(
         return session.get(Case, found), False
     now = now or utcnow()
 
-    # Locate before taking the day's counter lock: nothing slow is done while holding it.
+    # Locate before writing: nothing slow is done while the write holds its locks (on SQLite,
+    # the day's counter row; PostgreSQL draws the case number without one).
     location = None
     if _usable(report.lng, report.lat):
         index = grid_services.locator().index(session)
@@ -418,8 +419,9 @@ def _insert_pg(
 
     ``own_transaction``: run the statement as its own transaction on a connection of the
     engine's ``autocommit_engine`` (no BEGIN, no COMMIT: one round trip); a single statement is
-    atomic, so the counter, case, event and caller rows are all written or none is. A session
-    bound to an outer connection (the tests' rolled-back transaction) writes and commits there.
+    atomic, so the case, event and caller rows are all written or none is (a number drawn for
+    a statement that fails stays unused). A session bound to an outer connection (the tests'
+    rolled-back transaction) writes and commits there.
     """
     bind = session.get_bind()
     sql, binds = _pg_intake_sql(bind.dialect)

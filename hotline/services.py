@@ -17,13 +17,11 @@ from typing import Any
 import numpy as np
 import shapely
 from sqlalchemy import LargeBinary, func, or_, select, type_coerce
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from core.i18n import SHANGHAI
 from core.types import utcnow
 from dispatch.access import Actor, scope_clause
+from dispatch.case_numbers import bump_day_counter, day_of
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.intake import Report, create_case
 from dispatch.models import Case, CaseCaller, Category, FilingCondition, User
@@ -331,17 +329,8 @@ class CallResult:
 
 def next_call_number(session: Session, now: datetime) -> str:
     """H + date (Asia/Shanghai) + 5-digit daily sequence; atomic under concurrent calls."""
-    day = now.astimezone(SHANGHAI).strftime("%Y%m%d")
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    table = HotlineCounter.__table__
-    stmt = (
-        insert(table)
-        .values(day=day, last=1)
-        .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
-        .returning(table.c.last)
-    )
-    seq = session.connection().execute(stmt).scalar_one()
-    return f"H{day}{seq:05d}"
+    day = day_of(now)
+    return f"H{day}{bump_day_counter(session, HotlineCounter.__table__, day):05d}"
 
 
 def _validate_call(session: Session, data: CallInput) -> None:

@@ -98,10 +98,16 @@ def delete_committed(
         session.delete(session.get(Category, category_id))
     for department_id in department_ids:
         session.delete(session.get(Department, department_id))
-    for day, before in (counters or {}).items():
-        row = session.get(CaseCounter, day)
+    restore_counters(session, CaseCounter, counters or {})
+    session.commit()
+
+
+def restore_counters(session: Any, model: Any, counters: dict[str, int | None]) -> None:
+    """Put a day-counter table (``model``: day, last) back as ``counters`` recorded it (None:
+    the day had no row)."""
+    for day, before in counters.items():
+        row = session.get(model, day)
         if row is not None and before is None:
             session.delete(row)
         elif row is not None:
             row.last = before
-    session.commit()

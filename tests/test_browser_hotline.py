@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 
 from core.db import database
 from core.i18n import SHANGHAI
-from tests.browser import live_server, log_in_page
+from tests.browser import live_server, log_in_page, restore_counters
 
 pytestmark = pytest.mark.browser
 
@@ -163,12 +163,8 @@ def desk(desk_app: Flask) -> Iterator[Desk]:
         sess.execute(delete(FilingCondition).where(FilingCondition.category_id.in_(category_ids)))
         sess.execute(delete(Category).where(Category.id.in_(category_ids)))
         sess.execute(delete(Department).where(Department.id.in_(department_ids)))
-        for model, before in ((CaseCounter, case_before), (HotlineCounter, call_before)):
-            row = sess.get(model, day)
-            if row is not None and before is None:
-                sess.delete(row)
-            elif row is not None:
-                row.last = before
+        restore_counters(sess, CaseCounter, {day: case_before})
+        restore_counters(sess, HotlineCounter, {day: call_before})
         sess.commit()
 
 
